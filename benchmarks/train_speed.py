@@ -1,0 +1,109 @@
+"""How fast does a CAE train on this machine? Prints medians over repeats.
+
+    python benchmarks/train_speed.py [--repeats 5] [--threads 2]
+
+Measures, in one run: the fp32 matmul rate of the machine (the ceiling of any training step), one
+training step (generator + discriminator, batch of 32 pairs, 32x32 grayscale) of caelib's default CAE
+and of the paper-size configuration (``CAEConfig.paper()``) at the same input and batch: images/s,
+the step's FLOPs (counted by ``torch.utils.flop_counter``), the FLOP rate as a fraction of the matmul
+rate, and the speed ratio. Also prints the training time and quality of the shipped CAEs, read from
+their checkpoints (measured when they were trained by ``scripts/train_cae.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from caelib.cae import CAE, CAEConfig, Discriminator, count_parameters
+from caelib.train import TrainConfig, discriminator_losses, generator_losses
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t)
+    return 2 * n ** 3 / statistics.median(times) / 1e9
+
+
+def make_step(cfg: CAEConfig, batch: int):
+    cae, disc = CAE(cfg), Discriminator(cfg)
+    tc = TrainConfig()
+    opt_g = torch.optim.AdamW(cae.parameters(), lr=tc.lr, betas=(tc.beta1, tc.beta2))
+    opt_d = torch.optim.AdamW(disc.parameters(), lr=tc.lr, betas=(tc.beta1, tc.beta2))
+    g = torch.Generator().manual_seed(0)
+    xa = torch.rand(batch, cfg.channels, cfg.image_size, cfg.image_size, generator=g) * 2 - 1
+    xb = torch.rand(batch, cfg.channels, cfg.image_size, cfg.image_size, generator=g) * 2 - 1
+    ya, yb = torch.zeros(batch, dtype=torch.long), torch.ones(batch, dtype=torch.long)
+    w = tc.weights
+
+    def step():
+        disc.requires_grad_(False)
+        losses, x_sw = generator_losses(cae, disc, xa, xb, ya, yb)
+        opt_g.zero_grad()
+        sum(getattr(w, k) * v for k, v in losses.items()).backward()
+        opt_g.step()
+        disc.requires_grad_(True)
+        d = discriminator_losses(disc, torch.cat([xa, xb]), torch.cat([ya, yb]), x_sw)
+        opt_d.zero_grad()
+        (d["real_fake"] + w.disc_class * d["disc_class"]).backward()
+        opt_d.step()
+    return step, count_parameters(cae)
+
+
+def time_step(step, repeats: int, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--batch", type=int, default=32, help="pairs per step")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    peak = matmul_gflops()
+    print(f"threads {args.threads}; fp32 matmul (2048^2): {peak:.1f} GFLOP/s (median of 5)")
+    rows = {}
+    for name, cfg, reps in [("caelib default", CAEConfig(), args.repeats),
+                            ("paper size", CAEConfig.paper(), max(1, args.repeats // 2))]:
+        step, params = make_step(cfg, args.batch)
+        with FlopCounterMode(display=False) as counter:
+            step()
+        flops = counter.get_total_flops()
+        sec = time_step(step, reps)
+        rows[name] = sec
+        print(f"{name:15s} params {params / 1e6:6.2f}M  step {sec * 1000:8.1f} ms  "
+              f"{2 * args.batch / sec:7.1f} images/s  {flops / 1e9:6.1f} GFLOP/step  "
+              f"{flops / sec / 1e9:6.1f} GFLOP/s = {flops / sec / 1e9 / peak:5.1%} of matmul")
+    print(f"speed-up of caelib's default over the paper size at 32x32, batch {args.batch}: "
+          f"{rows['paper size'] / rows['caelib default']:.1f}x")
+    from caelib.checkpoints import load_checkpoint
+    for path in sorted((ROOT / "data").glob("*-cae.pt")):
+        meta = load_checkpoint(path, kind="cae")["meta"]
+        m = meta.get("metrics", {})
+        print(f"{path.name}: trained {meta.get('steps')} steps in {meta.get('train_seconds', 0):.0f} s "
+              f"({meta.get('threads')} thread(s)); flip mean {m.get('flip_mean', float('nan')):.3f}, "
+              f"worst {m.get('flip_worst', float('nan')):.3f}, recon acc {m.get('recon_accuracy', float('nan')):.3f}")
+
+
+if __name__ == "__main__":
+    main()

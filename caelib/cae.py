@@ -1,0 +1,206 @@
+"""Class Association Embedding (CAE): an image becomes a class code and an individual code.
+
+``encode(x) -> (class_code, indiv_code)`` and ``decode(indiv_code, class_code) -> x``. The class code
+(``class_dim`` numbers, 8 by default) carries what the classes differ in; the individual code (a small
+spatial map) carries everything else: shape, position, texture. Swapping the class code of one image
+into the individual code of another changes its class while keeping its look.
+
+After Xie et al., "Class Association Embedding", ICDE 2024 (arXiv 2406.07961), whose generator follows
+MUNIT (Huang et al., ECCV 2018). This is caelib's own smaller implementation, sized for a laptop CPU;
+``CAEConfig.paper()`` gives the paper's layer sizes for comparison. Taught in
+``notebooks/02_encoding.ipynb``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+from torch import nn
+
+from .data import check_images
+from .nets import AdaINResBlock, ConvBlock, ResBlock, UpBlock, instance_norm, mlp
+
+
+@dataclass(frozen=True)
+class CAEConfig:
+    """Everything that fixes the CAE's architecture (a checkpoint stores it and is checked against it)."""
+
+    image_size: int = 32      # H = W of the images; must be divisible by 4
+    channels: int = 1         # 1 grayscale, 3 RGB
+    num_classes: int = 2      # K >= 2 classes in the training data
+    class_dim: int = 8        # D, length of the class code
+    width: int = 8            # channels after the first conv; doubled at each of the 2 downsamplings
+    n_res: int = 2            # residual blocks in the individual-code encoder and in the decoder
+    mlp_dim: int = 64         # hidden width of the MLP that maps the class code to AdaIN parameters
+    first_kernel: int = 3     # kernel of the first conv of each encoder and of the output conv (paper: 7)
+    up_kernel: int = 3        # kernel of the decoder's upsampling convs (paper: 5)
+    class_downs: int = 3      # stride-2 convs in the class-code encoder (paper: 4 at 256 px)
+    class_width: int = 16     # channels of the class-code encoder's first conv (0: same as width);
+                              # wider than the rest: the class code must be learnt fast (measured)
+    disc_width: int = 16      # channels of the discriminator's first conv
+    disc_downs: int = 3       # stride-2 convs in the discriminator
+
+    def __post_init__(self):
+        if self.image_size % 4 or self.image_size < 8:
+            raise ValueError(f"image_size must be a multiple of 4 and >= 8, got {self.image_size}")
+        if self.channels not in (1, 3):
+            raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {self.channels}")
+        if self.num_classes < 2:
+            raise ValueError(f"a CAE needs at least 2 classes, got num_classes={self.num_classes}")
+        if self.class_dim < 1:
+            raise ValueError(f"class_dim must be >= 1, got {self.class_dim}")
+
+    @property
+    def indiv_channels(self) -> int:
+        """Channels of the individual code (4 x width, at 1/4 of the image size)."""
+        return 4 * self.width
+
+    @classmethod
+    def paper(cls, **overrides) -> "CAEConfig":
+        """The layer sizes of the paper's generator (MUNIT-sized: width 64, 256-channel individual
+        code, 4 residual blocks, MLP 256, 7x7 and 5x5 convs, 64-wide discriminator)."""
+        base = cls(width=64, class_width=0, n_res=4, mlp_dim=256, first_kernel=7, up_kernel=5, class_downs=4,
+                   disc_width=64, disc_downs=4)
+        return replace(base, **overrides)
+
+
+class ClassEncoder(nn.Module):
+    """Stride-2 conv stack, 1x1 conv to D channels, global average pool: (B, C, H, W) -> (B, D).
+    No normalisation, so that the code keeps absolute (not per-image) information."""
+
+    def __init__(self, cfg: CAEConfig):
+        super().__init__()
+        w = cfg.class_width or cfg.width
+        layers: list[nn.Module] = [ConvBlock(cfg.channels, w, cfg.first_kernel)]
+        for i in range(cfg.class_downs):
+            cin, cout = min(w * 2 ** i, 4 * w), min(w * 2 ** (i + 1), 4 * w)
+            layers.append(ConvBlock(cin, cout, 4, stride=2))
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Conv2d(min(w * 2 ** cfg.class_downs, 4 * w), cfg.class_dim, 1)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).flatten(1)  # (B, D)
+
+
+class IndivEncoder(nn.Module):
+    """Conv, two stride-2 convs, residual blocks, all with instance norm:
+    (B, C, H, W) -> (B, 4 * width, H / 4, W / 4). Instance norm strips per-image statistics that AdaIN
+    then restores from the class code."""
+
+    def __init__(self, cfg: CAEConfig):
+        super().__init__()
+        w = cfg.width
+        self.net = nn.Sequential(
+            ConvBlock(cfg.channels, w, cfg.first_kernel, norm=instance_norm),
+            ConvBlock(w, 2 * w, 4, stride=2, norm=instance_norm),
+            ConvBlock(2 * w, 4 * w, 4, stride=2, norm=instance_norm),
+            *[ResBlock(4 * w, norm=instance_norm) for _ in range(cfg.n_res)],
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)  # (B, 4w, H/4, W/4)
+
+
+class Decoder(nn.Module):
+    """AdaIN residual blocks styled by the class code, two x2 upsamplings with layer norm, a final
+    conv and tanh: (indiv_code (B, 4w, H/4, W/4), class_code (B, D)) -> (B, C, H, W) in [-1, 1]."""
+
+    def __init__(self, cfg: CAEConfig):
+        super().__init__()
+        w = cfg.width
+        self.blocks = nn.ModuleList(AdaINResBlock(4 * w) for _ in range(cfg.n_res))
+        self.style = mlp(cfg.class_dim, cfg.mlp_dim, sum(b.n_style for b in self.blocks))
+        self.up = nn.Sequential(UpBlock(4 * w, 2 * w, cfg.up_kernel), UpBlock(2 * w, w, cfg.up_kernel))
+        self.out = nn.Sequential(ConvBlock(w, cfg.channels, cfg.first_kernel, act=nn.Tanh))
+
+    def forward(self, indiv_code: torch.Tensor, class_code: torch.Tensor) -> torch.Tensor:
+        styles = self.style(class_code).split([b.n_style for b in self.blocks], dim=1)
+        h = indiv_code
+        for block, style in zip(self.blocks, styles):
+            h = block(h, style)
+        return self.out(self.up(h))
+
+
+class CAE(nn.Module):
+    """The CAE generator: two encoders, the AdaIN decoder, and a linear classifier on the class code.
+
+    The linear ``code_head`` is caelib's addition (see ``caelib.train``): trained to read the class from
+    the class code, it stops the decoder from ignoring the class code.
+    """
+
+    def __init__(self, config: CAEConfig = CAEConfig()):
+        super().__init__()
+        self.config = config
+        self.class_encoder = ClassEncoder(config)
+        self.indiv_encoder = IndivEncoder(config)
+        self.decoder = Decoder(config)
+        self.code_head = nn.Linear(config.class_dim, config.num_classes)
+
+    # -- input checking ---------------------------------------------------------------------
+    def check(self, x: torch.Tensor, what: str = "images") -> None:
+        """Raise ``ValueError`` unless ``x`` is (B, C, H, W) float in [-1, 1] of this model's size."""
+        try:
+            check_images(x, channels=self.config.channels, image_size=self.config.image_size, what=what)
+        except ValueError as err:
+            if torch.is_tensor(x) and x.ndim == 4 and tuple(x.shape[1:]) != (self.config.channels,) + (
+                    self.config.image_size,) * 2:
+                raise ValueError(f"{err} Or build the CAE for these images: CAEConfig(image_size="
+                                 f"{x.shape[-1]}, channels={x.shape[1]}).") from None
+            raise
+
+    # -- the two verbs -----------------------------------------------------------------------
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, C, H, W) in [-1, 1] -> (class_code (B, D), indiv_code (B, 4w, H/4, W/4))."""
+        self.check(x)
+        return self.class_encoder(x), self.indiv_encoder(x)
+
+    def decode(self, indiv_code: torch.Tensor, class_code: torch.Tensor) -> torch.Tensor:
+        """(indiv_code (B, 4w, H/4, W/4), class_code (B, D)) -> images (B, C, H, W) in [-1, 1]."""
+        if indiv_code.shape[0] != class_code.shape[0]:
+            raise ValueError(f"indiv_code and class_code need the same batch size, got "
+                             f"{indiv_code.shape[0]} and {class_code.shape[0]}")
+        if class_code.ndim != 2 or class_code.shape[1] != self.config.class_dim:
+            raise ValueError(f"expected class codes of shape (B, {self.config.class_dim}), "
+                             f"got {tuple(class_code.shape)}")
+        return self.decoder(indiv_code, class_code)
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """decode(encode(x)): the image rebuilt from its own two codes."""
+        class_code, indiv_code = self.encode(x)
+        return self.decode(indiv_code, class_code)
+
+    def swap(self, x_indiv: torch.Tensor, x_class: torch.Tensor) -> torch.Tensor:
+        """Decode the individual code of ``x_indiv`` with the class code of ``x_class`` (same batch size)."""
+        if x_indiv.shape != x_class.shape:
+            raise ValueError(f"swap needs two batches of the same shape, got {tuple(x_indiv.shape)} "
+                             f"(individual-code donors) and {tuple(x_class.shape)} (class-code donors)")
+        return self.decode(self.encode(x_indiv)[1], self.encode(x_class)[0])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.reconstruct(x)
+
+
+class Discriminator(nn.Module):
+    """Stride-2 conv stack, global pool and an MLP head with 1 + K outputs:
+    ``forward(x) -> (real_logit (B,), class_logits (B, K))``."""
+
+    def __init__(self, config: CAEConfig = CAEConfig()):
+        super().__init__()
+        w = config.disc_width
+        layers: list[nn.Module] = [ConvBlock(config.channels, w, 4, stride=2, act=lambda: nn.LeakyReLU(0.2))]
+        for i in range(config.disc_downs - 1):
+            cin, cout = min(w * 2 ** i, 8 * w), min(w * 2 ** (i + 1), 8 * w)
+            layers.append(ConvBlock(cin, cout, 4, stride=2, act=lambda: nn.LeakyReLU(0.2)))
+        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        cf = min(w * 2 ** (config.disc_downs - 1), 8 * w)
+        self.head = nn.Sequential(nn.Linear(cf, cf), nn.LeakyReLU(0.2), nn.Linear(cf, 1 + config.num_classes))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.head(self.features(x))
+        return out[:, 0], out[:, 1:]
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)

@@ -1,0 +1,274 @@
+"""Training a CAE: a visible loop with named, weighted loss terms.
+
+One step takes a batch of image pairs (x_a, x_b). Cross-class pairs teach the swap: ``decode(c_a, s_b)``
+must look real and belong to b's class (the discriminator's class head says so), and re-encoding it
+must give back both codes. The loss terms and their default weights follow Xie et al. (ICDE 2024,
+arXiv 2406.07961) and MUNIT; see ``LossWeights``.
+
+caelib's choices (measured; see ``data/README.md``), which stand for the paper's "building-block
+coherency" scheme whose exact form is not public:
+
+* A share of the pairs are same-class pairs, and a same-class swap must reconstruct the image
+  (``same_swap``): all class codes of one class become interchangeable building blocks.
+* A linear classifier reads the class from the class code (``code_class``). Without it the model can
+  "solve" the swap objective by ignoring the class code and flipping every image, so that even plain
+  reconstructions land in the wrong class.
+* Optionally the frozen black box itself judges the swaps (``critic``; GANMEX's idea, Shih et al. 2020).
+
+Taught in ``notebooks/02_encoding.ipynb``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from .cae import CAE, CAEConfig, Discriminator
+from .checkpoints import load_checkpoint, save_checkpoint
+from .device import resolve_device
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Weight of each named loss term of the generator (and of the discriminator's class term)."""
+
+    recon: float = 10.0        # L1: decode(encode(x)) = x, both images of the pair
+    class_code: float = 1.0    # L1: the swap, re-encoded, gives back the donor's class code
+    indiv_code: float = 1.0    # L1: the swap, re-encoded, gives back its own individual code
+    cycle: float = 10.0        # L1: re-encoded individual code + original class code = original image
+    adversarial: float = 1.0   # the discriminator takes the swaps for real images
+    swap_class: float = 1.0    # the discriminator's class head gives a swap its class-code donor's class
+    code_class: float = 5.0    # caelib: a linear head reads the label from the class code (1 learnt
+                               # the class code too slowly on a CPU budget: measured)
+    same_swap: float = 1.0     # caelib: a swap between two images of one class reconstructs the image
+                               # (10 held the flip rate back: measured)
+    critic: float = 0.0        # optional: the black box gives a swap its class-code donor's class
+    disc_class: float = 2.0    # discriminator: class cross-entropy on real images
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How a CAE is trained (not part of the architecture)."""
+
+    steps: int = 2000                  # optimisation steps (one batch of pairs each)
+    batch_size: int = 32               # pairs per step
+    lr: float = 1e-3                   # Adam learning rate of both networks (paper: 1e-4 at batch 1)
+    beta1: float = 0.5                 # Adam betas, as in the paper
+    beta2: float = 0.999
+    weight_decay: float = 1e-4         # decoupled (AdamW): Adam's coupled L2 silently killed the
+                                       # class-code encoder, whose gradients start tiny
+    final_lr_fraction: float = 0.1     # cosine decay of the learning rate down to lr x this
+    same_class_fraction: float = 0.5   # share of same-class pairs (caelib's coherency choice)
+    weights: LossWeights = field(default_factory=LossWeights)
+    seed: int = 0
+
+
+class PairSampler:
+    """Draws index pairs (a, b): a's class uniformly, then b of a's class with probability
+    ``same_fraction``, else of a uniformly chosen other class. Its state lives in a torch Generator,
+    so training resumes exactly."""
+
+    def __init__(self, labels: torch.Tensor, num_classes: int, same_fraction: float, seed: int):
+        labels = labels.cpu().long()
+        self.order = torch.argsort(labels, stable=True)
+        self.counts = torch.bincount(labels, minlength=num_classes)
+        if (self.counts == 0).any():
+            missing = [k for k in range(num_classes) if self.counts[k] == 0]
+            raise ValueError(f"the training data has no images of class(es) {missing}; "
+                             "every class needs images (or build the CAE with fewer classes)")
+        self.starts = torch.cumsum(self.counts, 0) - self.counts
+        self.k = num_classes
+        self.same_fraction = same_fraction
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def _pick(self, classes: torch.Tensor) -> torch.Tensor:
+        u = torch.rand(classes.shape, generator=self.generator)
+        return self.order[self.starts[classes] + (u * self.counts[classes]).long()]
+
+    def __call__(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        g = self.generator
+        ya = torch.randint(self.k, (n,), generator=g)
+        same = torch.rand(n, generator=g) < self.same_fraction
+        yb = torch.where(same, ya, (ya + torch.randint(1, self.k, (n,), generator=g)) % self.k)
+        return self._pick(ya), self._pick(yb)
+
+
+def _l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return (a - b).abs().mean()
+
+
+def generator_losses(cae: CAE, disc: Discriminator, xa, xb, ya, yb,
+                     critic: Callable | None = None) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """All generator loss terms for one batch of pairs; returns (named losses, the swaps)."""
+    x = torch.cat([xa, xb])                                  # (2B, C, H, W)
+    y = torch.cat([ya, yb])
+    s, c = cae.class_encoder(x), cae.indiv_encoder(x)        # (2B, D), (2B, 4w, h, w)
+    sa, sb = s.chunk(2)
+    ca, cb = c.chunk(2)
+    s_sw, y_sw = torch.cat([sb, sa]), torch.cat([yb, ya])    # a's look with b's class, and back
+    out = cae.decoder(torch.cat([c, c]), torch.cat([s, s_sw]))
+    x_rec, x_sw = out.chunk(2)                               # (2B, ...) each
+    s_re, c_re = cae.class_encoder(x_sw), cae.indiv_encoder(x_sw)
+    x_cyc = cae.decoder(c_re, s)
+    real_logit, cls_logit = disc(x_sw)
+    same = (y == y_sw)
+    losses = {
+        "recon": _l1(x_rec, x),
+        "class_code": _l1(s_re, s_sw.detach()),  # target detached: it must not pull codes together
+        "indiv_code": _l1(c_re, c),
+        "cycle": _l1(x_cyc, x),
+        "adversarial": F.binary_cross_entropy_with_logits(real_logit, torch.ones_like(real_logit)),
+        "swap_class": F.cross_entropy(cls_logit, y_sw),
+        "code_class": F.cross_entropy(cae.code_head(s), y),
+        "same_swap": _l1(x_sw[same], x[same]) if same.any() else x.new_zeros(()),
+    }
+    if critic is not None:
+        losses["critic"] = F.cross_entropy(critic(x_sw), y_sw)
+    return losses, x_sw
+
+
+def discriminator_losses(disc: Discriminator, x_real, y_real, x_fake) -> dict[str, torch.Tensor]:
+    """Real/fake cross-entropy on real images and (detached) swaps, and class cross-entropy on real ones."""
+    real_logit, cls_logit = disc(x_real)
+    fake_logit, _ = disc(x_fake.detach())
+    return {
+        "real_fake": F.binary_cross_entropy_with_logits(real_logit, torch.ones_like(real_logit))
+        + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit)),
+        "disc_class": F.cross_entropy(cls_logit, y_real),
+    }
+
+
+@dataclass
+class TrainResult:
+    """What ``train_cae`` returns: the models and a history of the named losses."""
+
+    cae: CAE
+    disc: Discriminator
+    history: list[dict[str, float]]
+    seconds: float
+    step: int
+
+
+def _cosine(cfg: TrainConfig) -> Callable[[int], float]:
+    def factor(step: int) -> float:
+        t = min(step / max(cfg.steps, 1), 1.0)
+        return cfg.final_lr_fraction + (1 - cfg.final_lr_fraction) * 0.5 * (1 + math.cos(math.pi * t))
+    return factor
+
+
+def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig = TrainConfig(), *,
+              checkpoint: str | Path | None = None, checkpoint_every: int = 500,
+              callback: Callable[[int, dict, CAE], None] | None = None, callback_every: int = 200,
+              critic: nn.Module | None = None, device: str = "auto", progress: bool = True,
+              log_every: int = 10) -> TrainResult:
+    """Train a CAE on ``dataset`` (``.images`` (N, C, H, W) in [-1, 1], ``.labels`` (N,)).
+
+    ``checkpoint``: a path; if the file exists training resumes from it exactly (same weights as an
+    uninterrupted run, on the CPU), and it is rewritten (atomically) every ``checkpoint_every`` steps
+    and at the end. ``callback(step, losses, cae)`` runs every ``callback_every`` steps (e.g. to draw a
+    sample grid). ``critic``: a frozen black box (images -> logits) used by the ``critic`` loss term.
+    """
+    dev = resolve_device(device)
+    images, labels = dataset.images, dataset.labels
+    k = int(labels.max()) + 1 if cae_config is None else cae_config.num_classes
+    if cae_config is None:
+        c, h, _ = images.shape[1:]
+        cae_config = CAEConfig(image_size=h, channels=c, num_classes=k)
+    torch.manual_seed(config.seed)
+    cae, disc = CAE(cae_config), Discriminator(cae_config)
+    cae.check(images[:1], what="training images")
+    if labels.min() < 0 or labels.max() >= cae_config.num_classes:
+        raise ValueError(f"labels must lie in 0..{cae_config.num_classes - 1}, "
+                         f"got {int(labels.min())}..{int(labels.max())}")
+    if len(torch.unique(labels)) < 2:
+        raise ValueError("the training data holds a single class; a CAE needs images of at least two classes")
+    sampler = PairSampler(labels, cae_config.num_classes, config.same_class_fraction, config.seed)
+    adam = dict(lr=config.lr, betas=(config.beta1, config.beta2), weight_decay=config.weight_decay)
+    opt_g = torch.optim.AdamW(cae.parameters(), **adam)
+    opt_d = torch.optim.AdamW(disc.parameters(), **adam)
+    sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, _cosine(config))
+    sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, _cosine(config))
+    history: list[dict[str, float]] = []
+    step, seconds = 0, 0.0
+    if checkpoint is not None and Path(checkpoint).exists():
+        ck = load_checkpoint(checkpoint, kind="cae", expect_config=asdict(cae_config))
+        st = ck["state"]
+        cae.load_state_dict(st["cae"]), disc.load_state_dict(st["discriminator"])
+        if "opt_g" not in st:
+            raise ValueError(f"{checkpoint} holds a finished model without optimiser state; it cannot be "
+                             "resumed. Pass another checkpoint path to train a new model.")
+        opt_g.load_state_dict(st["opt_g"]), opt_d.load_state_dict(st["opt_d"])
+        sched_g.load_state_dict(st["sched_g"]), sched_d.load_state_dict(st["sched_d"])
+        sampler.generator.set_state(st["rng"]["pairs"])
+        step, seconds = int(ck["meta"]["step"]), float(ck["meta"].get("seconds", 0.0))
+        history = list(ck["meta"].get("history", []))
+    cae.to(dev).train(), disc.to(dev).train()
+    images, labels = images.to(dev), labels.to(dev)
+    if critic is not None:
+        critic = critic.to(dev).eval()
+        for p in critic.parameters():
+            p.requires_grad_(False)
+    w = config.weights
+
+    def save(path):
+        state = {"cae": cae.state_dict(), "discriminator": disc.state_dict(),
+                 "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
+                 "sched_g": sched_g.state_dict(), "sched_d": sched_d.state_dict(),
+                 "rng": {"pairs": sampler.generator.get_state()}}
+        meta = {"step": step, "seconds": seconds, "history": history, "train_config": _plain(asdict(config))}
+        save_checkpoint(path, kind="cae", config=asdict(cae_config), state=state, meta=meta)
+
+    bar = tqdm(total=config.steps, initial=step, desc="training CAE", disable=not progress)
+    t0 = time.perf_counter()
+    while step < config.steps:
+        ia, ib = sampler(config.batch_size)
+        xa, xb, ya, yb = images[ia], images[ib], labels[ia], labels[ib]
+        # generator step (the discriminator is frozen here)
+        disc.requires_grad_(False)
+        g_losses, x_sw = generator_losses(cae, disc, xa, xb, ya, yb, critic)
+        g_total = sum(getattr(w, name) * value for name, value in g_losses.items())
+        opt_g.zero_grad(set_to_none=True)
+        g_total.backward()
+        opt_g.step()
+        # discriminator step on real images and the (detached) swaps
+        disc.requires_grad_(True)
+        d_losses = discriminator_losses(disc, torch.cat([xa, xb]), torch.cat([ya, yb]), x_sw)
+        d_total = d_losses["real_fake"] + w.disc_class * d_losses["disc_class"]
+        opt_d.zero_grad(set_to_none=True)
+        d_total.backward()
+        opt_d.step()
+        sched_g.step(), sched_d.step()
+        step += 1
+        bar.update(1)
+        if step % log_every == 0 or step == config.steps:
+            row = {"step": step, **{k: float(v.detach()) for k, v in g_losses.items()},
+                   **{"d_" + k: float(v.detach()) for k, v in d_losses.items()}}
+            history.append(row)
+            bar.set_postfix(recon=f"{row['recon']:.3f}", swap=f"{row['swap_class']:.2f}",
+                            adv=f"{row['adversarial']:.2f}")
+        if callback is not None and step % callback_every == 0:
+            cae.eval()
+            with torch.no_grad():
+                callback(step, g_losses, cae)
+            cae.train()
+        if checkpoint is not None and (step % checkpoint_every == 0 or step == config.steps):
+            seconds += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            save(checkpoint)
+    bar.close()
+    seconds += time.perf_counter() - t0
+    cae.eval(), disc.eval()
+    return TrainResult(cae=cae.cpu(), disc=disc.cpu(), history=history, seconds=seconds, step=step)
+
+
+def _plain(d: dict) -> dict:
+    """Dataclass dicts hold tuples and nested dicts only; keep them plain for ``weights_only`` loading."""
+    return {k: (_plain(v) if isinstance(v, dict) else v) for k, v in d.items()}

@@ -1,0 +1,67 @@
+"""Figures (matplotlib). Functions take an optional ``ax`` where one panel suffices and return the figure.
+
+Compute lives in the stage modules (``swap``, ``manifold``, ``paths``); this module only draws.
+"""
+
+from __future__ import annotations
+
+# ---- encoding (notebook 02) -------------------------------------------------------------------------
+
+def show_images(rows, *, row_titles=None, col_titles=None, size: float = 1.3, cmap: str = "gray"):
+    """A grid of images: ``rows`` is a list of batches (B, C, H, W) in [-1, 1], one row each.
+    Returns the figure. Taught in notebook 02."""
+    import matplotlib.pyplot as plt
+
+    from .data import to_display
+
+    n_rows, n_cols = len(rows), max(len(r) for r in rows)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(size * n_cols, size * n_rows), squeeze=False)
+    for i, batch in enumerate(rows):
+        for j in range(n_cols):
+            ax = axes[i, j]
+            ax.set_xticks([]), ax.set_yticks([])
+            if j < len(batch):
+                img = to_display(batch[j].detach().cpu()).permute(1, 2, 0).numpy()
+                ax.imshow(img.squeeze(-1) if img.shape[-1] == 1 else img, cmap=cmap, vmin=0, vmax=1)
+            if j == 0 and row_titles:
+                ax.set_ylabel(row_titles[i], fontsize=8)
+            if i == 0 and col_titles and j < len(col_titles):
+                ax.set_title(col_titles[j], fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def swap_strip(cae, x_indiv, x_class, *, title: str | None = None):
+    """Three rows: individual-code donors, class-code donors, and their swaps. Returns the figure."""
+    import torch
+
+    with torch.no_grad():
+        swapped = cae.swap(x_indiv, x_class)
+    fig = show_images([x_indiv, x_class, swapped], row_titles=["individual", "class code", "swap"])
+    if title:
+        fig.suptitle(title, fontsize=9)
+        fig.tight_layout()
+    return fig
+
+
+def plot_history(history, keys, *, ax=None, title: str | None = None, smooth: int = 5):
+    """Training curves of the named loss terms in ``history`` (a list of dicts with a "step" key, as
+    returned by ``caelib.train_cae``), smoothed by a running mean over ``smooth`` log points."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3))
+    steps = np.array([row["step"] for row in history])
+    for key in keys:
+        values = np.array([row.get(key, np.nan) for row in history], dtype=float)
+        if smooth > 1 and len(values) >= smooth:
+            values = np.convolve(values, np.ones(smooth) / smooth, mode="valid")
+            ax.plot(steps[smooth - 1:], values, label=key)
+        else:
+            ax.plot(steps, values, label=key)
+    ax.set_xlabel("step"), ax.set_yscale("log"), ax.legend(fontsize=7)
+    if title:
+        ax.set_title(title)
+    ax.figure.tight_layout()
+    return ax.figure

@@ -1,0 +1,151 @@
+"""The CAE model and its training loop: shapes, invariants, losses, exact resume, clear errors."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from caelib.cae import CAE, CAEConfig, Discriminator
+from caelib.checkpoints import CheckpointError
+from caelib.data import ImageDataset, load_dataset
+from caelib.train import LossWeights, PairSampler, TrainConfig, generator_losses, train_cae
+
+TINY = CAEConfig(width=4, n_res=1, mlp_dim=16, class_dim=4, disc_width=4)
+
+
+@pytest.mark.parametrize("cfg", [CAEConfig(), CAEConfig(image_size=64, channels=3, num_classes=4, class_dim=6),
+                                 CAEConfig(image_size=16, width=8, n_res=1), CAEConfig.paper()])
+def test_shapes_and_dtypes(cfg):
+    cae, disc = CAE(cfg), Discriminator(cfg)
+    x = torch.rand(3, cfg.channels, cfg.image_size, cfg.image_size) * 2 - 1
+    class_code, indiv_code = cae.encode(x)
+    assert class_code.shape == (3, cfg.class_dim) and class_code.dtype == torch.float32
+    assert indiv_code.shape == (3, cfg.indiv_channels, cfg.image_size // 4, cfg.image_size // 4)
+    out = cae.decode(indiv_code, class_code)
+    assert out.shape == x.shape and out.dtype == torch.float32
+    assert out.min() >= -1 and out.max() <= 1  # tanh output
+    real, cls = disc(x)
+    assert real.shape == (3,) and cls.shape == (3, cfg.num_classes)
+
+
+def test_swap_with_itself_is_the_reconstruction():
+    torch.manual_seed(0)
+    cae = CAE(TINY).eval()
+    x = torch.rand(4, 1, 32, 32) * 2 - 1
+    with torch.no_grad():
+        assert torch.allclose(cae.swap(x, x), cae.reconstruct(x))
+        # swapping in another image's class code changes the output (the class code is used)
+        assert not torch.allclose(cae.swap(x, x.flip(0)), cae.reconstruct(x))
+
+
+def test_paper_config_is_much_larger():
+    from caelib.cae import count_parameters
+    assert count_parameters(CAE(CAEConfig.paper())) > 20 * count_parameters(CAE(CAEConfig()))
+
+
+@pytest.mark.parametrize("bad, message", [
+    (torch.zeros(2, 3, 32, 32), r"\(B, 1, 32, 32\).*CAEConfig\(image_size=32, channels=3\)"),
+    (torch.zeros(2, 1, 28, 28), r"got \(2, 1, 28, 28\)"),
+    (torch.full((2, 1, 32, 32), float("nan")), "NaN"),
+    (torch.full((2, 1, 32, 32), 255.0), r"in \[-1, 1\]"),
+    (torch.zeros(1, 32, 32), "add a batch dimension"),
+])
+def test_bad_inputs_are_refused(bad, message):
+    with pytest.raises(ValueError, match=message):
+        CAE(TINY).encode(bad)
+
+
+def test_decode_checks_batch_and_code_size():
+    cae = CAE(TINY)
+    s, c = cae.encode(torch.zeros(2, 1, 32, 32))
+    with pytest.raises(ValueError, match="same batch size"):
+        cae.decode(c, s[:1])
+    with pytest.raises(ValueError, match="class codes of shape"):
+        cae.decode(c, torch.zeros(2, 9))
+    with pytest.raises(ValueError, match="same shape"):
+        cae.swap(torch.zeros(2, 1, 32, 32), torch.zeros(3, 1, 32, 32))
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        CAEConfig(num_classes=1)
+    with pytest.raises(ValueError, match="multiple of 4"):
+        CAEConfig(image_size=30)
+
+
+def test_pair_sampler_mixes_same_and_cross_class_pairs():
+    labels = torch.tensor([0] * 50 + [1] * 30 + [2] * 20)
+    sampler = PairSampler(labels, 3, same_fraction=0.25, seed=0)
+    a, b = sampler(4000)
+    same = (labels[a] == labels[b]).float().mean()
+    assert abs(float(same) - 0.25) < 0.03
+    # classes of a are drawn uniformly, whatever the class sizes
+    counts = torch.bincount(labels[a], minlength=3).float() / 4000
+    assert torch.allclose(counts, torch.full((3,), 1 / 3), atol=0.03)
+
+
+def _tiny_data(n=64):
+    ds = load_dataset("digits", "train", classes=(0, 1))
+    return ds.subset(range(n))
+
+
+def test_short_training_lowers_the_losses():
+    ds = _tiny_data()
+    cfg = replace(TINY, num_classes=2)
+    torch.manual_seed(0)
+    cae, disc = CAE(cfg), Discriminator(cfg)
+    x = ds.images[:32]
+    y = ds.labels[:32]
+    order = torch.argsort(y)
+    x, y = x[order], y[order]
+    before, _ = generator_losses(cae, disc, x, x.flip(0), y, y.flip(0))
+    res = train_cae(ds, cfg, TrainConfig(steps=60, batch_size=16, lr=3e-3), progress=False)
+    after, _ = generator_losses(res.cae, res.disc, x, x.flip(0), y, y.flip(0))
+    for name in ("recon", "cycle", "code_class", "indiv_code", "same_swap"):
+        assert after[name] < before[name], f"{name}: {float(before[name]):.4f} -> {float(after[name]):.4f}"
+    assert all(torch.isfinite(v) for v in after.values())
+    assert [row["step"] for row in res.history][-1] == 60
+
+
+def test_resume_is_exact(tmp_path):
+    ds = _tiny_data()
+    cfg = replace(TINY, num_classes=2)
+    tc = TrainConfig(steps=8, batch_size=8)
+    straight = train_cae(ds, cfg, tc, progress=False)
+    path = tmp_path / "cae.pt"
+    train_cae(ds, cfg, replace(tc, steps=4), checkpoint=path, progress=False)
+    # the schedule depends on the total number of steps: resume with the full config
+    resumed = train_cae(ds, cfg, tc, checkpoint=path, progress=False)
+    for (k, a), (_, b) in zip(straight.cae.state_dict().items(), resumed.cae.state_dict().items()):
+        assert torch.equal(a, b), k
+    for (k, a), (_, b) in zip(straight.disc.state_dict().items(), resumed.disc.state_dict().items()):
+        assert torch.equal(a, b), k
+
+
+def test_checkpoint_of_another_config_is_refused(tmp_path):
+    ds = _tiny_data()
+    path = tmp_path / "cae.pt"
+    train_cae(ds, replace(TINY, num_classes=2), TrainConfig(steps=2, batch_size=4), checkpoint=path, progress=False)
+    before = path.read_bytes()
+    with pytest.raises(CheckpointError, match="width"):
+        train_cae(ds, replace(TINY, num_classes=2, width=8), TrainConfig(steps=4, batch_size=4),
+                  checkpoint=path, progress=False)
+    assert path.read_bytes() == before  # nothing overwritten
+
+
+def test_one_class_data_is_refused():
+    ds = load_dataset("digits", "train", classes=(0, 1))
+    one = ImageDataset(ds.images[ds.labels == 0], ds.labels[ds.labels == 0], class_names=("zero", "one"), name="one")
+    with pytest.raises(ValueError, match="single class"):
+        train_cae(one, replace(TINY, num_classes=2), TrainConfig(steps=1), progress=False)
+
+
+def test_loss_weights_are_named_and_used():
+    names = set(LossWeights.__dataclass_fields__) - {"disc_class", "critic"}
+    cae, disc = CAE(TINY), Discriminator(TINY)
+    x = torch.rand(4, 1, 32, 32) * 2 - 1
+    y = torch.tensor([0, 1, 0, 1])
+    losses, _ = generator_losses(cae, disc, x, x.flip(0), y, y)
+    assert set(losses) == names
