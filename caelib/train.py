@@ -168,13 +168,15 @@ def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig 
               checkpoint: str | Path | None = None, checkpoint_every: int = 500,
               callback: Callable[[int, dict, CAE], None] | None = None, callback_every: int = 200,
               critic: nn.Module | None = None, device: str = "auto", progress: bool = True,
-              log_every: int = 10) -> TrainResult:
+              log_every: int = 10, stop_at: int | None = None) -> TrainResult:
     """Train a CAE on ``dataset`` (``.images`` (N, C, H, W) in [-1, 1], ``.labels`` (N,)).
 
     ``checkpoint``: a path; if the file exists training resumes from it exactly (same weights as an
     uninterrupted run, on the CPU), and it is rewritten (atomically) every ``checkpoint_every`` steps
     and at the end. ``callback(step, losses, cae)`` runs every ``callback_every`` steps (e.g. to draw a
     sample grid). ``critic``: a frozen black box (images -> logits) used by the ``critic`` loss term.
+    ``stop_at``: stop (and checkpoint) after this many steps of the ``config.steps`` schedule, to
+    continue later with the same call.
     """
     dev = resolve_device(device)
     images, labels = dataset.images, dataset.labels
@@ -228,7 +230,8 @@ def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig 
 
     bar = tqdm(total=config.steps, initial=step, desc="training CAE", disable=not progress)
     t0 = time.perf_counter()
-    while step < config.steps:
+    end = config.steps if stop_at is None else min(stop_at, config.steps)
+    while step < end:
         ia, ib = sampler(config.batch_size)
         xa, xb, ya, yb = images[ia], images[ib], labels[ia], labels[ib]
         # generator step (the discriminator is frozen here)
@@ -259,7 +262,7 @@ def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig 
             with torch.no_grad():
                 callback(step, g_losses, cae)
             cae.train()
-        if checkpoint is not None and (step % checkpoint_every == 0 or step == config.steps):
+        if checkpoint is not None and (step % checkpoint_every == 0 or step == end):
             seconds += time.perf_counter() - t0
             t0 = time.perf_counter()
             save(checkpoint)
