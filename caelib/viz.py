@@ -65,3 +65,65 @@ def plot_history(history, keys, *, ax=None, title: str | None = None, smooth: in
         ax.set_title(title)
     ax.figure.tight_layout()
     return ax.figure
+
+
+# ---- data and the black box (notebook 01) -----------------------------------------------------------
+
+def show_dataset(ds, n: int = 8, *, per_class: bool = True, size: float = 1.3, title: str | None = None):
+    """Sample images of a dataset, ``n`` per class (or the first ``n``), with the evidence masks drawn
+    as red contours and spurious markers (``marker_masks``) as cyan ones. Returns the figure."""
+    import matplotlib.pyplot as plt
+    import torch
+
+    from .data import to_display
+
+    if per_class:
+        rows = [torch.nonzero(ds.labels == k).flatten()[:n] for k in range(ds.num_classes)]
+    else:
+        rows = [torch.arange(min(n, len(ds)))]
+    markers = getattr(ds, "marker_masks", None)
+    fig, axes = plt.subplots(len(rows), n, figsize=(size * n, size * len(rows)), squeeze=False)
+    for r, idx in enumerate(rows):
+        for c in range(n):
+            ax = axes[r, c]
+            ax.set_xticks([]), ax.set_yticks([])
+            if c >= len(idx):
+                ax.axis("off")
+                continue
+            i = int(idx[c])
+            img = to_display(ds.images[i]).permute(1, 2, 0).numpy()
+            ax.imshow(img.squeeze(-1) if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1)
+            if ds.masks is not None and ds.masks[i].any():
+                ax.contour(ds.masks[i, 0].numpy(), levels=[0.5], colors="red", linewidths=0.8)
+            if markers is not None and markers[i].any():
+                ax.contour(markers[i, 0].numpy(), levels=[0.5], colors="cyan", linewidths=0.8)
+            if c == 0:
+                ax.set_ylabel(ds.class_names[int(ds.labels[i])], fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion(confusion, class_names, *, ax=None, title: str | None = None, normalise: bool = True):
+    """A confusion matrix (K, K), rows = true class, columns = predicted, as a heat map with numbers."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    m = np.asarray(confusion, dtype=float)
+    if normalise:
+        m = m / m.sum(1, keepdims=True).clip(min=1)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(0.45 * len(class_names) + 2, 0.45 * len(class_names) + 1.6))
+    ax.imshow(m, cmap="Blues", vmin=0, vmax=1 if normalise else None)
+    for i in range(m.shape[0]):
+        for j in range(m.shape[1]):
+            ax.text(j, i, f"{m[i, j]:.2f}" if normalise else int(m[i, j]), ha="center", va="center", fontsize=7,
+                    color="white" if m[i, j] > 0.6 * m.max() else "black")
+    ax.set_xticks(range(len(class_names)), class_names, fontsize=7, rotation=45)
+    ax.set_yticks(range(len(class_names)), class_names, fontsize=7)
+    ax.set_xlabel("predicted"), ax.set_ylabel("true")
+    if title:
+        ax.set_title(title, fontsize=9)
+    ax.figure.tight_layout()
+    return ax.figure
