@@ -10,7 +10,7 @@ The public surface (see README.md and the notebooks in ``notebooks/``)::
 from .cae import CAE, CAEConfig, Discriminator
 from .classifier import BlackBox, ClassifierConfig, SmallCNN, as_black_box, predict_proba, train_classifier
 from .data import DATASETS, ImageDataset, load_dataset, to_display
-from .pretrained import PRETRAINED, Pretrained, pretrained
+from .pretrained import PRETRAINED, Pretrained, pretrained, pretrained_recipe
 from .train import LossWeights, TrainConfig, train_cae
 
 __version__ = "0.1.0"
@@ -18,5 +18,5 @@ __version__ = "0.1.0"
 __all__ = [
     "CAE", "CAEConfig", "Discriminator", "BlackBox", "ClassifierConfig", "SmallCNN", "as_black_box",
     "predict_proba", "train_classifier", "DATASETS", "ImageDataset", "load_dataset", "to_display",
-    "PRETRAINED", "Pretrained", "pretrained", "LossWeights", "TrainConfig", "train_cae",
+    "PRETRAINED", "Pretrained", "pretrained", "pretrained_recipe", "LossWeights", "TrainConfig", "train_cae",
 ]

@@ -14,42 +14,21 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
-from caelib.cae import CAEConfig, count_parameters
+from caelib.cae import count_parameters
 from caelib.checkpoints import save_checkpoint
 from caelib.classifier import load_classifier
 from caelib.data import load_dataset
+from caelib.pretrained import CAE_RECIPES as RECIPES
+from caelib.pretrained import CAERecipe as Recipe
 from caelib.swap import quality_report
-from caelib.train import LossWeights, TrainConfig, train_cae
+from caelib.train import train_cae
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """How one shipped CAE is trained."""
-
-    dataset: str
-    model: CAEConfig
-    train: TrainConfig
-    classes: tuple[int, ...] | None = None
-    notes: str = ""
-    extra: dict = field(default_factory=dict)
-
-
-# The defaults of CAEConfig / TrainConfig / LossWeights are caelib's measured CPU recipe (data/README.md):
-# width 8 with a 16-wide class-code encoder, batches of 32 pairs, lr 1e-3, code_class 5, same_swap 1.
-RECIPES: dict[str, Recipe] = {
-    # a louder class head on swaps (5, not 1) for the binary lesions: painting a small lesion into a
-    # normal image is the hard direction (flip 0.67 -> see data/README.md)
-    "lesions": Recipe("lesions", CAEConfig(num_classes=2), TrainConfig(steps=1500, weights=LossWeights(swap_class=5))),
-    "lesions-kinds": Recipe("lesions-kinds", CAEConfig(num_classes=4), TrainConfig(steps=1500)),
-    "mnist": Recipe("mnist", CAEConfig(num_classes=10), TrainConfig(steps=2000)),
-}
 
 
 def train_one(name: str, recipe: Recipe, out_dir: Path, work_dir: Path, progress: bool) -> dict:
