@@ -8,6 +8,7 @@ After Xie et al., "Class Association Embedding", ICDE 2024.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -39,13 +40,29 @@ def decode_all(cae: CAE, indiv_code: torch.Tensor, class_code: torch.Tensor, bat
 def swap(cae: CAE, x_indiv: torch.Tensor, x_class: torch.Tensor) -> torch.Tensor:
     """Swaps of two equally long batches: image i = indiv code of ``x_indiv[i]`` + class code of
     ``x_class[i]``, (B, C, H, W) in [-1, 1]."""
-    if x_indiv.shape != x_class.shape:
-        raise ValueError(f"swap needs two batches of the same shape, got {tuple(x_indiv.shape)} (individual-code "
-                         f"donors) and {tuple(x_class.shape)} (class-code donors); pass as many class-code donors "
-                         "as individual-code donors, of the same image size")
+    check_swap_pair(x_indiv, x_class)
     _, indiv = encode_all(cae, x_indiv)
     cls, _ = encode_all(cae, x_class)
     return decode_all(cae, indiv, cls)
+
+
+def check_swap_pair(x_indiv: torch.Tensor, x_class: torch.Tensor, *, same_length: bool = True) -> None:
+    """Raise a ``ValueError`` that says what to do unless the individual-code donors ``x_indiv`` and the
+    class-code donors ``x_class`` are image batches (B, C, H, W) of one image size and channel count and,
+    with ``same_length``, of one length (pairwise swaps need one class-code donor per image)."""
+    for what, x in (("individual-code donors", x_indiv), ("class-code donors", x_class)):
+        if not torch.is_tensor(x) or x.ndim != 4:
+            got = tuple(x.shape) if torch.is_tensor(x) else type(x).__name__
+            raise ValueError(f"expected the {what} as a batch of images (B, C, H, W), got {got}; "
+                             "add a batch dimension with x.unsqueeze(0) for one image")
+    if x_indiv.shape[1:] != x_class.shape[1:]:
+        raise ValueError(f"cannot swap images of different sizes: the individual-code donors are "
+                         f"{tuple(x_indiv.shape[1:])} (C, H, W) and the class-code donors "
+                         f"{tuple(x_class.shape[1:])}; both need the same shape, the one the CAE was built for")
+    if same_length and len(x_indiv) != len(x_class):
+        raise ValueError(f"swap needs two batches of the same shape: got {len(x_indiv)} individual-code donors "
+                         f"and {len(x_class)} class-code donors; pass one class-code donor per image "
+                         "(or use swap_grid for every combination)")
 
 
 def _pairs(labels: torch.Tensor, a: int, b: int, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -172,3 +189,70 @@ def quality_report(cae: CAE, classifier: Classifier, test, train=None, *, n: int
         knn = KNeighborsClassifier(5).fit(codes_train.numpy(), train.labels[:4000].numpy())
         report["knn5_class_code"] = float(knn.score(codes_test.numpy(), y.numpy()))
     return report
+
+
+# ---- grids, difference maps and the confusion over swaps (notebook 03) --------------------------------
+
+@torch.no_grad()
+def swap_grid(cae: CAE, x_indiv: torch.Tensor, x_class: torch.Tensor) -> torch.Tensor:
+    """Every combination, as in the paper's swap figures: ``grid[r, c]`` decodes the individual code of
+    ``x_indiv[c]`` (a row of N images along the top) with the class code of ``x_class[r]`` (a column of M
+    images down the side). (N, C, H, W) and (M, C, H, W) in [-1, 1] -> (M, N, C, H, W) in [-1, 1].
+    One batched decode of M * N images. Taught in notebook 03 (Xie et al., ICDE 2024, Fig. of swaps)."""
+    check_swap_pair(x_indiv, x_class, same_length=False)
+    cls, _ = encode_all(cae, x_class)        # (M, D)
+    _, indiv = encode_all(cae, x_indiv)      # (N, Ci, h, w)
+    m, n = len(cls), len(indiv)
+    out = decode_all(cae, indiv.repeat(m, 1, 1, 1), cls.repeat_interleave(n, dim=0))  # (M * N, C, H, W)
+    return out.reshape(m, n, *out.shape[1:])
+
+
+def difference_map(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-pixel change |x - y|, averaged over channels: (B, C, H, W) twice -> (B, 1, H, W) in [0, 2]
+    (images in [-1, 1]). Zero where nothing changed."""
+    if x.shape != y.shape:
+        raise ValueError(f"difference_map needs two batches of the same shape, got {tuple(x.shape)} and "
+                         f"{tuple(y.shape)}")
+    return (x - y).abs().mean(1, keepdim=True)
+
+
+@dataclass
+class SwapResult:
+    """One batch of swaps and what they change (all on the [-1, 1] scale, B = batch size).
+
+    ``swap`` (B, C, H, W): individual code of ``x_indiv`` + class code of ``x_class``;
+    ``reconstruction`` (B, C, H, W): ``x_indiv`` rebuilt from its own two codes;
+    ``change`` (B, 1, H, W): |swap - reconstruction|, what the class code alone changes (the
+    reconstruction error cancels out); ``change_vs_input`` (B, 1, H, W): |swap - x_indiv|;
+    ``probs`` (B, K): the black box's class probabilities on the swaps (rows sum to 1)."""
+
+    swap: torch.Tensor
+    reconstruction: torch.Tensor
+    change: torch.Tensor
+    change_vs_input: torch.Tensor
+    probs: torch.Tensor
+
+
+@torch.no_grad()
+def explain_swap(cae: CAE, classifier: Classifier, x_indiv: torch.Tensor, x_class: torch.Tensor) -> SwapResult:
+    """Swap pairwise (image i = indiv code of ``x_indiv[i]`` + class code of ``x_class[i]``; two batches
+    (B, C, H, W) in [-1, 1] of one length) and measure what changes and what the black box says.
+    Backs notebook 03's difference maps and ``widgets.SwapExplorer``."""
+    check_swap_pair(x_indiv, x_class)
+    cls_own, indiv = encode_all(cae, x_indiv)
+    cls_donor, _ = encode_all(cae, x_class)
+    both = decode_all(cae, torch.cat([indiv, indiv]), torch.cat([cls_donor, cls_own]))  # (2B, C, H, W)
+    swapped, rec = both.split(len(x_indiv))
+    return SwapResult(swap=swapped, reconstruction=rec, change=difference_map(swapped, rec),
+                      change_vs_input=difference_map(swapped, x_indiv), probs=predict_proba(classifier, swapped))
+
+
+def swap_confusion_matrix(confusion: np.ndarray, *, include_same_class: bool = False) -> np.ndarray:
+    """From ``swap_confusion`` (K, K, K): the black box's confusion over swaps, (K, K) with rows = the
+    class-code donor's class b and columns = the predicted class p, averaged over the individual-code
+    classes a (a != b unless ``include_same_class``). Rows sum to 1; a perfect CAE gives the identity
+    (the diagonal is the flip rate into each class; higher is better)."""
+    k = confusion.shape[0]
+    keep = np.ones((k, k), bool) if include_same_class else ~np.eye(k, dtype=bool)  # [a, b]
+    weights = keep[:, :, None].astype(float)
+    return (confusion * weights).sum(0) / weights.sum(0)
