@@ -30,7 +30,9 @@ class CAEConfig:
     channels: int = 1         # 1 grayscale, 3 RGB
     num_classes: int = 2      # K >= 2 classes in the training data
     class_dim: int = 8        # D, length of the class code
-    width: int = 8            # channels after the first conv; doubled at each of the 2 downsamplings
+    width: int = 8            # channels after the first conv; doubled at each downsampling
+    indiv_downs: int = 2      # stride-2 convs of the individual-code encoder (paper: 2): the individual
+                              # code is (width * 2**indiv_downs, H / 2**indiv_downs, W / 2**indiv_downs)
     n_res: int = 2            # residual blocks in the individual-code encoder and in the decoder
     mlp_dim: int = 64         # hidden width of the MLP that maps the class code to AdaIN parameters
     first_kernel: int = 3     # kernel of the first conv of each encoder and of the output conv (paper: 7)
@@ -48,13 +50,21 @@ class CAEConfig:
             raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {self.channels}")
         if self.num_classes < 2:
             raise ValueError(f"a CAE needs at least 2 classes, got num_classes={self.num_classes}")
+        if self.indiv_downs not in (1, 2, 3) or self.image_size % 2 ** self.indiv_downs:
+            raise ValueError(f"indiv_downs must be 1, 2 or 3 and divide image_size by a power of two, "
+                             f"got indiv_downs={self.indiv_downs} for image_size={self.image_size}")
         if self.class_dim < 1:
             raise ValueError(f"class_dim must be >= 1, got {self.class_dim}")
 
     @property
     def indiv_channels(self) -> int:
-        """Channels of the individual code (4 x width, at 1/4 of the image size)."""
-        return 4 * self.width
+        """Channels of the individual code (width * 2**indiv_downs)."""
+        return self.width * 2 ** self.indiv_downs
+
+    @property
+    def indiv_size(self) -> int:
+        """Height = width of the individual code (image_size / 2**indiv_downs)."""
+        return self.image_size // 2 ** self.indiv_downs
 
     @classmethod
     def paper(cls, **overrides) -> "CAEConfig":
@@ -84,34 +94,34 @@ class ClassEncoder(nn.Module):
 
 
 class IndivEncoder(nn.Module):
-    """Conv, two stride-2 convs, residual blocks, all with instance norm:
-    (B, C, H, W) -> (B, 4 * width, H / 4, W / 4). Instance norm strips per-image statistics that AdaIN
-    then restores from the class code."""
+    """Conv, ``indiv_downs`` stride-2 convs (2 by default), residual blocks, all with instance norm:
+    (B, C, H, W) -> (B, indiv_channels, indiv_size, indiv_size). Instance norm strips per-image
+    statistics that AdaIN then restores from the class code."""
 
     def __init__(self, cfg: CAEConfig):
         super().__init__()
         w = cfg.width
         self.net = nn.Sequential(
             ConvBlock(cfg.channels, w, cfg.first_kernel, norm=instance_norm),
-            ConvBlock(w, 2 * w, 4, stride=2, norm=instance_norm),
-            ConvBlock(2 * w, 4 * w, 4, stride=2, norm=instance_norm),
-            *[ResBlock(4 * w, norm=instance_norm) for _ in range(cfg.n_res)],
+            *[ConvBlock(w * 2 ** i, w * 2 ** (i + 1), 4, stride=2, norm=instance_norm)
+              for i in range(cfg.indiv_downs)],
+            *[ResBlock(cfg.indiv_channels, norm=instance_norm) for _ in range(cfg.n_res)],
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)  # (B, 4w, H/4, W/4)
+        return self.net(x)  # (B, indiv_channels, indiv_size, indiv_size)
 
 
 class Decoder(nn.Module):
     """AdaIN residual blocks styled by the class code, two x2 upsamplings with layer norm, a final
-    conv and tanh: (indiv_code (B, 4w, H/4, W/4), class_code (B, D)) -> (B, C, H, W) in [-1, 1]."""
+    conv and tanh: (indiv_code (B, Ci, h, w), class_code (B, D)) -> (B, C, H, W) in [-1, 1]."""
 
     def __init__(self, cfg: CAEConfig):
         super().__init__()
-        w = cfg.width
-        self.blocks = nn.ModuleList(AdaINResBlock(4 * w) for _ in range(cfg.n_res))
+        w, n = cfg.width, cfg.indiv_downs
+        self.blocks = nn.ModuleList(AdaINResBlock(cfg.indiv_channels) for _ in range(cfg.n_res))
         self.style = mlp(cfg.class_dim, cfg.mlp_dim, sum(b.n_style for b in self.blocks))
-        self.up = nn.Sequential(UpBlock(4 * w, 2 * w, cfg.up_kernel), UpBlock(2 * w, w, cfg.up_kernel))
+        self.up = nn.Sequential(*[UpBlock(w * 2 ** i, w * 2 ** (i - 1), cfg.up_kernel) for i in range(n, 0, -1)])
         self.out = nn.Sequential(ConvBlock(w, cfg.channels, cfg.first_kernel, act=nn.Tanh))
 
     def forward(self, indiv_code: torch.Tensor, class_code: torch.Tensor) -> torch.Tensor:
@@ -151,12 +161,12 @@ class CAE(nn.Module):
 
     # -- the two verbs -----------------------------------------------------------------------
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, C, H, W) in [-1, 1] -> (class_code (B, D), indiv_code (B, 4w, H/4, W/4))."""
+        """(B, C, H, W) in [-1, 1] -> (class_code (B, D), indiv_code (B, Ci, h, w)) with Ci = config.indiv_channels, h = w = config.indiv_size."""
         self.check(x)
         return self.class_encoder(x), self.indiv_encoder(x)
 
     def decode(self, indiv_code: torch.Tensor, class_code: torch.Tensor) -> torch.Tensor:
-        """(indiv_code (B, 4w, H/4, W/4), class_code (B, D)) -> images (B, C, H, W) in [-1, 1]."""
+        """(indiv_code (B, Ci, h, w), class_code (B, D)) -> images (B, C, H, W) in [-1, 1]."""
         if indiv_code.shape[0] != class_code.shape[0]:
             raise ValueError(f"indiv_code and class_code need the same batch size, got "
                              f"{indiv_code.shape[0]} and {class_code.shape[0]}")

@@ -158,13 +158,17 @@ class LesionVariant:
     kinds: tuple[str | None, ...]
     n_lesions: int = 1
     shortcut: bool = False
+    marker_rate: float = 1.0                        # shortcut: P(marker | lesion) = P(no marker | normal), train
+    lesion_amp: tuple[float, float] = (0.55, 0.85)  # brightness range of the lesions
 
 
 LESION_VARIANTS: dict[str, LesionVariant] = {
     "lesions": LesionVariant(("normal", "lesion"), (None, "round")),
     "lesions-kinds": LesionVariant(("normal", "round", "ring", "dark"), (None, "round", "ring", "dark")),
     "lesions-two": LesionVariant(("normal", "lesion"), (None, "round"), n_lesions=2),
-    "lesions-shortcut": LesionVariant(("normal", "lesion"), (None, "round"), shortcut=True),
+    # the marker gives the label away in every training image and the lesions are fainter, so that the
+    # marker is the easier cue: a classifier trained on it learns the marker (measured: data/README.md)
+    "lesions-shortcut": LesionVariant(("normal", "lesion"), (None, "round"), shortcut=True, lesion_amp=(0.3, 0.45)),
 }
 _SIZE = 32
 _YY, _XX = np.mgrid[0:_SIZE, 0:_SIZE].astype(np.float32)
@@ -307,7 +311,8 @@ def _render_lesions(labels: np.ndarray, spec: LesionVariant, split: str, rng: np
 
     marker = np.zeros((n, _SIZE, _SIZE), bool)
     if spec.shortcut:  # a bright 3x3 square near the top-left corner, like a ruler mark on a scan
-        p_marker = np.where(labels == 1, 0.95, 0.05) if split == "train" else np.full(n, 0.5)
+        rate = spec.marker_rate
+        p_marker = np.where(labels == 1, rate, 1 - rate) if split == "train" else np.full(n, 0.5)
         has = rng.uniform(0, 1, n) < p_marker
         mx, my = rng.integers(1, 4, n)[:, None, None], rng.integers(1, 4, n)[:, None, None]
         marker = has[:, None, None] & (_XX >= mx) & (_XX < mx + 3) & (_YY >= my) & (_YY < my + 3)
@@ -318,7 +323,7 @@ def _render_lesions(labels: np.ndarray, spec: LesionVariant, split: str, rng: np
     lesion_masks = np.zeros((n, spec.n_lesions, _SIZE, _SIZE), np.float32)
     lesion, cover = np.zeros((n, _SIZE, _SIZE), np.float32), np.zeros((n, _SIZE, _SIZE), np.float32)
     for j, (lx, ly) in enumerate(centres):
-        p, amp = np.zeros((n, _SIZE, _SIZE), np.float32), f(0.55, 0.85)
+        p, amp = np.zeros((n, _SIZE, _SIZE), np.float32), f(*spec.lesion_amp)
         for label, kind in enumerate(spec.kinds):
             if kind is not None:  # a "dark" lesion is a hole in the tissue instead of a bright spot
                 p = np.where((labels == label)[:, None, None], _lesion_profile(kind, lx, ly, rng), p)

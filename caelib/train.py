@@ -110,7 +110,7 @@ def generator_losses(cae: CAE, disc: Discriminator, xa, xb, ya, yb,
     """All generator loss terms for one batch of pairs; returns (named losses, the swaps)."""
     x = torch.cat([xa, xb])                                  # (2B, C, H, W)
     y = torch.cat([ya, yb])
-    s, c = cae.class_encoder(x), cae.indiv_encoder(x)        # (2B, D), (2B, 4w, h, w)
+    s, c = cae.class_encoder(x), cae.indiv_encoder(x)        # (2B, D), (2B, Ci, h, w)
     sa, sb = s.chunk(2)
     ca, cb = c.chunk(2)
     s_sw, y_sw = torch.cat([sb, sa]), torch.cat([yb, ya])    # a's look with b's class, and back

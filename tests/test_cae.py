@@ -16,13 +16,16 @@ TINY = CAEConfig(width=4, n_res=1, mlp_dim=16, class_dim=4, disc_width=4)
 
 
 @pytest.mark.parametrize("cfg", [CAEConfig(), CAEConfig(image_size=64, channels=3, num_classes=4, class_dim=6),
-                                 CAEConfig(image_size=16, width=8, n_res=1), CAEConfig.paper()])
+                                 CAEConfig(image_size=16, width=8, n_res=1), CAEConfig(indiv_downs=1),
+                                 CAEConfig(indiv_downs=3, channels=3), CAEConfig.paper()])
 def test_shapes_and_dtypes(cfg):
     cae, disc = CAE(cfg), Discriminator(cfg)
     x = torch.rand(3, cfg.channels, cfg.image_size, cfg.image_size) * 2 - 1
     class_code, indiv_code = cae.encode(x)
     assert class_code.shape == (3, cfg.class_dim) and class_code.dtype == torch.float32
-    assert indiv_code.shape == (3, cfg.indiv_channels, cfg.image_size // 4, cfg.image_size // 4)
+    size = cfg.image_size // 2 ** cfg.indiv_downs
+    assert indiv_code.shape == (3, cfg.width * 2 ** cfg.indiv_downs, size, size) == (3, cfg.indiv_channels,
+                                                                                     cfg.indiv_size, cfg.indiv_size)
     out = cae.decode(indiv_code, class_code)
     assert out.shape == x.shape and out.dtype == torch.float32
     assert out.min() >= -1 and out.max() <= 1  # tanh output
@@ -73,6 +76,10 @@ def test_config_validation():
         CAEConfig(num_classes=1)
     with pytest.raises(ValueError, match="multiple of 4"):
         CAEConfig(image_size=30)
+    with pytest.raises(ValueError, match="indiv_downs"):
+        CAEConfig(indiv_downs=0)
+    with pytest.raises(ValueError, match="indiv_downs"):
+        CAEConfig(image_size=12, indiv_downs=3)
 
 
 def test_pair_sampler_mixes_same_and_cross_class_pairs():
