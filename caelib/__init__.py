@@ -2,15 +2,36 @@
 
 The public surface (see README.md and the notebooks in ``notebooks/``)::
 
-    ds = caelib.load_dataset("lesions", split="test")
+    ds, train = caelib.load_dataset("lesions", split="test"), caelib.load_dataset("lesions", split="train")
     models = caelib.pretrained("lesions")          # .classifier (the black box), .cae, .disc
     class_code, indiv_code = models.cae.encode(ds.images[:8])
+    bank = caelib.CodeBank.from_images(models.cae, train.images, train.labels)   # real class codes
+    path = caelib.counterfactual_path(models.cae, models.classifier, ds.images[:8],
+                                      reference=caelib.NearestReference(bank))
+    maps = caelib.CAESaliency(models.cae, models.classifier,
+                              reference=caelib.MedoidReference(bank)).attribute(ds.images[:8])
+
+Submodules: ``swap`` (code swapping and CAE quality), ``manifold`` (the class-code manifold),
+``paths`` (counterfactual paths), ``saliency_path`` (CAE saliency), ``viz`` (figures),
+``widgets`` (ipywidgets explorers; imports ipywidgets on use).
 """
 
+from . import manifold, paths, saliency_path, swap, viz
 from .cae import CAE, CAEConfig, Discriminator
 from .classifier import BlackBox, ClassifierConfig, SmallCNN, as_black_box, predict_proba, train_classifier
 from .data import DATASETS, ImageDataset, load_dataset, to_display
+from .paths import (
+    CodeBank,
+    CounterfactualPath,
+    GraphRoute,
+    MedoidReference,
+    NearestReference,
+    StraightRoute,
+    StrongReference,
+    counterfactual_path,
+)
 from .pretrained import PRETRAINED, Pretrained, pretrained, pretrained_recipe
+from .saliency_path import CAESaliency, Variant
 from .train import LossWeights, TrainConfig, train_cae
 
 __version__ = "0.1.0"
@@ -19,4 +40,7 @@ __all__ = [
     "CAE", "CAEConfig", "Discriminator", "BlackBox", "ClassifierConfig", "SmallCNN", "as_black_box",
     "predict_proba", "train_classifier", "DATASETS", "ImageDataset", "load_dataset", "to_display",
     "PRETRAINED", "Pretrained", "pretrained", "pretrained_recipe", "LossWeights", "TrainConfig", "train_cae",
+    "CodeBank", "CounterfactualPath", "GraphRoute", "MedoidReference", "NearestReference", "StraightRoute",
+    "StrongReference", "counterfactual_path", "CAESaliency", "Variant",
+    "manifold", "paths", "saliency_path", "swap", "viz",
 ]

@@ -161,7 +161,8 @@ class CAE(nn.Module):
 
     # -- the two verbs -----------------------------------------------------------------------
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, C, H, W) in [-1, 1] -> (class_code (B, D), indiv_code (B, Ci, h, w)) with Ci = config.indiv_channels, h = w = config.indiv_size."""
+        """(B, C, H, W) in [-1, 1] -> (class_code (B, D), indiv_code (B, Ci, h, w)),
+        with Ci = config.indiv_channels and h = w = config.indiv_size."""
         self.check(x)
         return self.class_encoder(x), self.indiv_encoder(x)
 

@@ -81,12 +81,12 @@ def swap_confusion(cae: CAE, classifier: Classifier, images: torch.Tensor, label
     gen = torch.Generator().manual_seed(seed)
     out = np.zeros((k, k, k))
     cls_codes, indiv_codes = encode_all(cae, images)
-    for a in range(k):
-        for b in range(k):
-            ia, ib = _pairs(labels, a, b, n_per_pair, gen)
-            x = decode_all(cae, indiv_codes[ia], cls_codes[ib])
-            pred = predict_proba(classifier, x).argmax(1)
-            out[a, b] = np.bincount(pred.numpy(), minlength=k)[:k] / len(pred)
+    pairs = [_pairs(labels, a, b, n_per_pair, gen) for a in range(k) for b in range(k)]
+    ia, ib = torch.cat([p[0] for p in pairs]), torch.cat([p[1] for p in pairs])
+    # one batched decode and one black-box call for all K * K pairs (many small batches are slow on a CPU)
+    pred = predict_proba(classifier, decode_all(cae, indiv_codes[ia], cls_codes[ib])).argmax(1)
+    for (a, b), part in zip([(a, b) for a in range(k) for b in range(k)], pred.split([len(p[0]) for p in pairs])):
+        out[a, b] = np.bincount(part.numpy(), minlength=k)[:k] / len(part)
     return out
 
 

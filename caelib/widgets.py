@@ -1,0 +1,229 @@
+"""Explorer widgets (ipywidgets): controls wired to the compute functions of the stage modules and the
+figures of ``caelib.viz``, nothing more.
+
+Each explorer exposes ``draw(...) -> Figure``, the exact drawing its callback shows, so that it can be
+tested (and used in a static page) without a browser; ``explorer.widget`` is the ipywidgets box and a
+bare ``explorer`` at the end of a cell displays it.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from . import manifold, swap, viz
+from .cae import CAE
+
+Classifier = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _options(labels: torch.Tensor, class_names: Sequence[str]) -> list[tuple[str, int]]:
+    return [(f"#{i} ({class_names[int(y)]})", i) for i, y in enumerate(labels)]
+
+
+def _show(out, fig) -> None:
+    """Replace what the ``Output`` widget ``out`` shows with ``fig``, and free the figure."""
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    with out:
+        out.clear_output(wait=True)
+        display(fig)
+    plt.close(fig)
+
+
+# ---- code swapping (notebook 03) ---------------------------------------------------------------------
+
+class SwapExplorer:
+    """Pick an individual-code donor and a class-code donor among ``images`` (N, C, H, W) in [-1, 1]
+    (dropdowns, or "random" for a random cross-class pair) and see the swap, its difference to the
+    individual-code donor and the black box's probabilities (``viz.plot_swap_explorer``). Notebook 03."""
+
+    def __init__(self, cae: CAE, classifier: Classifier, images: torch.Tensor, labels: torch.Tensor,
+                 class_names: Sequence[str], *, masks: torch.Tensor | None = None, seed: int = 0):
+        import ipywidgets as W
+
+        self.cae, self.classifier, self.class_names = cae, classifier, list(class_names)
+        self.images, self.labels, self.masks = images, labels, masks
+        self._rng = np.random.default_rng(seed)
+        options = _options(labels, class_names)
+        first_other = int((labels != labels[0]).nonzero().flatten()[0]) if (labels != labels[0]).any() else 0
+        style = {"description_width": "initial"}
+        self.indiv = W.Dropdown(options=options, value=0, description="individual code from", style=style)
+        self.klass = W.Dropdown(options=options, value=first_other, description="class code from", style=style)
+        self.random = W.Button(description="random pair", icon="random")
+        self.out = W.Output()
+        self.indiv.observe(self.update, names="value")
+        self.klass.observe(self.update, names="value")
+        self.random.on_click(self.pick_random)
+        self.widget = W.VBox([W.HBox([self.indiv, self.klass, self.random]), self.out])
+        self.update()
+
+    def draw(self, i_indiv: int, i_class: int):
+        """The figure for individual-code donor ``images[i_indiv]`` and class-code donor ``images[i_class]``."""
+        sl_i, sl_c = slice(i_indiv, i_indiv + 1), slice(i_class, i_class + 1)
+        result = swap.explain_swap(self.cae, self.classifier, self.images[sl_i], self.images[sl_c])
+        return viz.plot_swap_explorer(self.images[sl_i], self.images[sl_c], result, self.class_names,
+                                      label_indiv=int(self.labels[i_indiv]), label_class=int(self.labels[i_class]),
+                                      mask=None if self.masks is None else self.masks[i_indiv])
+
+    def pick_random(self, _=None) -> None:
+        """Set both dropdowns to a random pair of images of different classes (when there are two)."""
+        i = int(self._rng.integers(len(self.labels)))
+        others = (self.labels != self.labels[i]).nonzero().flatten()
+        j = int(others[self._rng.integers(len(others))]) if len(others) else i
+        for control in (self.indiv, self.klass):      # set both, then draw once
+            control.unobserve(self.update, names="value")
+        self.indiv.value, self.klass.value = i, j
+        for control in (self.indiv, self.klass):
+            control.observe(self.update, names="value")
+        self.update()
+
+    def update(self, _=None) -> None:
+        _show(self.out, self.draw(self.indiv.value, self.klass.value))
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
+
+
+# ---- the class-code manifold (notebook 04) ------------------------------------------------------------
+
+class ManifoldExplorer:
+    """Move a point over the PCA plane of the class codes (two sliders) and see the image decoded there
+    with the individual code of a chosen image (dropdown) and the black box's probabilities, on top of
+    that image's decision map (``manifold.decision_map``, ``viz.plot_manifold_explorer``). Notebook 04.
+
+    ``plane`` from ``manifold.fit_plane``; ``points`` (M, 2) / ``point_labels`` (M,) are the projected
+    class codes of real images drawn on the map (and fix its extent)."""
+
+    def __init__(self, cae: CAE, classifier: Classifier, images: torch.Tensor, labels: torch.Tensor,
+                 class_names: Sequence[str], plane: manifold.Plane, points: torch.Tensor,
+                 point_labels: torch.Tensor, *, grid: int = 21):
+        import ipywidgets as W
+
+        self.cae, self.classifier, self.class_names, self.plane = cae, classifier, list(class_names), plane
+        self.images, self.points, self.point_labels = images, points, point_labels
+        _, self.indiv_codes = swap.encode_all(cae, images)
+        self.xs, self.ys = manifold.grid_axes(points, grid)
+        self._maps: dict[int, manifold.DecisionMap] = {}   # decision maps already computed, by image
+        style = {"description_width": "initial"}
+
+        def slider(axis, name):
+            return W.FloatSlider(value=0.0, min=float(axis[0]), max=float(axis[-1]),
+                                 step=float(axis[-1] - axis[0]) / 100, description=name, continuous_update=False)
+        self.indiv = W.Dropdown(options=_options(labels, class_names), value=0, description="individual code from",
+                                style=style)
+        self.x, self.y = slider(self.xs, "PC 1"), slider(self.ys, "PC 2")
+        self.out = W.Output()
+        for control in (self.indiv, self.x, self.y):
+            control.observe(self.update, names="value")
+        self.widget = W.VBox([W.HBox([self.indiv]), W.HBox([self.x, self.y]), self.out])
+        self.update()
+
+    def decision_map(self, i_indiv: int) -> manifold.DecisionMap:
+        """The decision map of image ``i_indiv``'s individual code (computed once, then kept)."""
+        if i_indiv not in self._maps:
+            self._maps[i_indiv] = manifold.decision_map(self.cae, self.classifier, self.indiv_codes[i_indiv],
+                                                        self.plane, self.xs, self.ys)
+        return self._maps[i_indiv]
+
+    def draw(self, i_indiv: int, x: float, y: float):
+        """The figure for the point (x, y) of the plane, decoded with image ``i_indiv``'s individual code."""
+        image, probs = manifold.decode_points(self.cae, self.classifier, self.indiv_codes[i_indiv], self.plane,
+                                              torch.tensor([[x, y]]))
+        return viz.plot_manifold_explorer(self.decision_map(i_indiv), image, probs[0], (x, y), self.class_names,
+                                          points=self.points, labels=self.point_labels)
+
+    def update(self, _=None) -> None:
+        _show(self.out, self.draw(self.indiv.value, self.x.value, self.y.value))
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
+
+
+# ---- guided counterfactual paths (notebook 05) -------------------------------------------------------
+
+class PathExplorer:
+    """Choose an image among ``images`` (N, C, H, W) in [-1, 1], the target class, the reference rule and
+    the route (dropdowns); a slider moves along the counterfactual path and shows the decoded frame, its
+    difference to the original and the probability curve with the flip (``viz.plot_path_frame``).
+
+    ``references`` {name: rule} (e.g. ``{"medoid": paths.MedoidReference(bank)}``) and ``routes`` {name:
+    route} (e.g. ``{"straight": paths.StraightRoute(), "graph": paths.GraphRoute(bank)}``). Each path is
+    computed once per choice (``paths.counterfactual_path`` with ``stop_at_flip=False``) and kept; the
+    slider only picks a frame of it. Notebook 05."""
+
+    def __init__(self, cae: CAE, classifier: Classifier, images: torch.Tensor, labels: torch.Tensor,
+                 class_names: Sequence[str], *, references: dict, routes: dict, masks: torch.Tensor | None = None,
+                 steps: int = 21):
+        import ipywidgets as W
+
+        self.cae, self.classifier, self.class_names = cae, classifier, list(class_names)
+        self.images, self.labels, self.masks = images, labels, masks
+        self.references, self.routes, self.steps = dict(references), dict(routes), steps
+        self._cache: dict[tuple, object] = {}     # (image, target, reference, route) -> CounterfactualPath
+        style = {"description_width": "initial"}
+        self.image = W.Dropdown(options=_options(labels, class_names), value=0, description="image", style=style)
+        targets = [("most likely other class", -1)] + [(n, k) for k, n in enumerate(class_names)]
+        self.target = W.Dropdown(options=targets, value=-1, description="target", style=style)
+        self.reference = W.Dropdown(options=list(self.references), description="reference", style=style)
+        self.route = W.Dropdown(options=list(self.routes), description="route", style=style)
+        self.step = W.IntSlider(value=0, min=0, max=steps - 1, description="step", continuous_update=True)
+        self.message = W.HTML()
+        self.out = W.Output()
+        for control in (self.image, self.target, self.reference, self.route):
+            control.observe(self.choose, names="value")
+        self.step.observe(self.update, names="value")
+        self.widget = W.VBox([W.HBox([self.image, self.target]), W.HBox([self.reference, self.route]),
+                              self.step, self.message, self.out])
+        self.choose()
+
+    def path(self, i: int | None = None, target: int | None = None, reference: str | None = None,
+             route: str | None = None):
+        """The path of the current choice (or of the one given), computed on first use, then kept."""
+        from .paths import counterfactual_path
+
+        key = (self.image.value if i is None else i, self.target.value if target is None else target,
+               self.reference.value if reference is None else reference, self.route.value if route is None else route)
+        if key not in self._cache:
+            self._cache[key] = counterfactual_path(
+                self.cae, self.classifier, self.images[key[0]:key[0] + 1], None if key[1] < 0 else key[1],
+                reference=self.references[key[2]], route=self.routes[key[3]], steps=self.steps, stop_at_flip=False)
+        return self._cache[key]
+
+    def draw(self, step: int | None = None):
+        """The figure at ``step`` (default: the slider's) of the current path."""
+        i = self.image.value
+        return viz.plot_path_frame(self.path(), 0, self.step.value if step is None else step, self.class_names,
+                                   mask=None if self.masks is None else self.masks[i])
+
+    def choose(self, _=None) -> None:
+        """A new choice: compute (or fetch) its path, put the slider on the flip, draw."""
+        try:
+            path = self.path()
+        except ValueError as err:                 # e.g. a target equal to the black box's decision
+            self.message.value = f"<span style='color:#b00'>{err}</span>"
+            return
+        flip = int(path.flip_index[0])
+        self.message.value = (f"flip at step {flip} of {self.steps - 1}" if flip >= 0
+                              else "the black box never reaches the target on this path")
+        self.step.unobserve(self.update, names="value")
+        self.step.value = max(flip, 0)
+        self.step.observe(self.update, names="value")
+        self.update()
+
+    def update(self, _=None) -> None:
+        key = (self.image.value, self.target.value, self.reference.value, self.route.value)
+        if key in self._cache:                    # nothing to draw after a bad choice
+            _show(self.out, self.draw())
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
