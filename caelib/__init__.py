@@ -12,11 +12,13 @@ The public surface (see README.md and the notebooks in ``notebooks/``)::
                               reference=caelib.MedoidReference(bank)).attribute(ds.images[:8])
 
 Submodules: ``swap`` (code swapping and CAE quality), ``manifold`` (the class-code manifold),
-``paths`` (counterfactual paths), ``saliency_path`` (CAE saliency), ``viz`` (figures),
+``paths`` (counterfactual paths), ``saliency_path`` (CAE saliency), ``saliency`` (every saliency method
+with one call: ``saliency.explain("occlusion", classifier, x)``), ``evaluate`` (saliency metrics, each with
+its direction in ``evaluate.HIGHER_IS_BETTER``), ``viz`` (figures),
 ``widgets`` (ipywidgets explorers; imports ipywidgets on use).
 """
 
-from . import manifold, paths, saliency_path, swap, viz
+from . import evaluate, manifold, paths, saliency, saliency_path, swap, viz
 from .cae import CAE, CAEConfig, Discriminator
 from .classifier import BlackBox, ClassifierConfig, SmallCNN, as_black_box, predict_proba, train_classifier
 from .data import DATASETS, ImageDataset, load_dataset, to_display
@@ -42,5 +44,5 @@ __all__ = [
     "PRETRAINED", "Pretrained", "pretrained", "pretrained_recipe", "LossWeights", "TrainConfig", "train_cae",
     "CodeBank", "CounterfactualPath", "GraphRoute", "MedoidReference", "NearestReference", "StraightRoute",
     "StrongReference", "counterfactual_path", "CAESaliency", "Variant",
-    "manifold", "paths", "saliency_path", "swap", "viz",
+    "evaluate", "manifold", "paths", "saliency", "saliency_path", "swap", "viz",
 ]

@@ -412,11 +412,8 @@ class CounterfactualPath:
         return replace(self, **take)
 
 
-def _as_target(target, source: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
-    """Resolve ``target`` (None, an int, or (B,) ints) against the decisions ``source`` (B,)."""
-    b, k = probs.shape
-    if target is None:
-        return probs.masked_fill(torch.nn.functional.one_hot(source, k).bool(), -1.0).argmax(1)
+def class_per_image(target, b: int, k: int) -> torch.Tensor:
+    """``target`` (an int or (B,) ints) as (B,) int64, checked against ``b`` images and classes 0..k-1."""
     t = torch.as_tensor(target, dtype=torch.long).flatten().cpu()
     if len(t) == 1:
         t = t.expand(b).clone()
@@ -425,6 +422,15 @@ def _as_target(target, source: torch.Tensor, probs: torch.Tensor) -> torch.Tenso
     bad = (t < 0) | (t >= k)
     if bad.any():
         raise ValueError(f"target {int(t[bad][0])} is outside the black box's classes 0..{k - 1}")
+    return t
+
+
+def _as_target(target, source: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
+    """Resolve ``target`` (None, an int, or (B,) ints) against the decisions ``source`` (B,)."""
+    b, k = probs.shape
+    if target is None:
+        return probs.masked_fill(torch.nn.functional.one_hot(source, k).bool(), -1.0).argmax(1)
+    t = class_per_image(target, b, k)
     same = (t == source).nonzero().flatten()
     if len(same):
         i = int(same[0])
