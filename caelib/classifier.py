@@ -203,17 +203,19 @@ def predict_proba(
 ) -> torch.Tensor:
     """Class probabilities (B, K) of images ``x`` (B, C, H, W) in [-1, 1]; eval mode, no gradients.
 
-    Runs on the classifier's device and returns a CPU tensor; the training mode is restored afterwards.
+    Runs on the classifier's device and returns a CPU tensor. Each submodule's own training flag is
+    restored afterwards (not ``train()`` on the whole: a user's eval-mode model inside a wrapper that
+    reports training mode must stay in eval mode).
     """
-    was_training = classifier.training if isinstance(classifier, nn.Module) else False
+    modes = [(m, m.training) for m in classifier.modules()] if isinstance(classifier, nn.Module) else []
     if isinstance(classifier, nn.Module):
         classifier.eval()
     dev = _device_of(classifier)
     try:
         out = [torch.softmax(classifier(xb.to(dev)).float(), dim=1).cpu() for xb in x.split(batch_size)]
     finally:
-        if was_training:
-            classifier.train()
+        for module, mode in modes:
+            module.training = mode
     return torch.cat(out)  # (B, K)
 
 
@@ -255,6 +257,7 @@ class BlackBox(nn.Module):
         self.preprocess = preprocess
         self.num_classes = int(num_classes)
         self.channels, self.image_size, self.check_inputs = channels, image_size, check_inputs
+        self.training = bool(getattr(model, "training", False))   # the wrapper reports the model's own mode
 
     @property
     def last_conv(self) -> nn.Module:

@@ -524,14 +524,23 @@ def _list_images(folder: Path) -> list[Path]:
     return files
 
 
-def _read_image(path: Path, channels: int, image_size: int | None) -> np.ndarray:
-    """One image as (C, H, W) uint8: converted to L or RGB, shorter side resized, centre-cropped."""
+class ImageTooSmallError(ValueError):
+    """An image is smaller than the size the model works at (upscaling would invent detail)."""
+
+
+def _read_image(path: Path, channels: int, image_size: int | None, upscale: bool = True) -> np.ndarray:
+    """One image as (C, H, W) uint8: converted to L or RGB, shorter side resized, centre-cropped.
+
+    ``upscale=False`` raises :class:`ImageTooSmallError` for an image whose shorter side is below
+    ``image_size`` instead of enlarging it."""
     from PIL import Image
 
     with Image.open(path) as im:
         im = im.convert("L" if channels == 1 else "RGB")
         if image_size is not None:
             w, h = im.size
+            if not upscale and min(w, h) < image_size:
+                raise ImageTooSmallError(f"{path} ({w}x{h})")
             s = image_size / min(w, h)
             nw, nh = max(image_size, round(w * s)), max(image_size, round(h * s))
             im = im.resize((nw, nh), Image.BILINEAR)
@@ -541,11 +550,77 @@ def _read_image(path: Path, channels: int, image_size: int | None) -> np.ndarray
     return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
 
 
+def _too_small_message(small: list[str], image_size: int | None) -> str:
+    shown = "; ".join(small[:5]) + (f" and {len(small) - 5} more" if len(small) > 5 else "")
+    return (f"{len(small)} image(s) are smaller than the model's {image_size}x{image_size} pixels: {shown}. "
+            f"Upscaling would invent detail: use larger images, a smaller image size (a CAE needs a multiple "
+            f"of 4), or pass upscale=True (--upscale on the command line) to enlarge them anyway.")
+
+
+def read_images(paths: Sequence[str | Path], *, channels: int = 1, image_size: int | None = 32,
+                upscale: bool = False) -> Tensor:
+    """Read image files into a float tensor (N, C, H, W) in [-1, 1] (for explaining single images).
+
+    Each image is converted to ``channels`` (1 grey, 3 RGB), its shorter side resized to ``image_size`` and
+    centre-cropped. Raises ``FileNotFoundError`` for a missing file and ``ValueError`` (saying which files)
+    for unreadable images or, unless ``upscale``, images smaller than ``image_size``."""
+    arrays, bad, small = [], [], []
+    for p in map(Path, paths):
+        if not p.is_file():
+            raise FileNotFoundError(f"no image file at {p}")
+        try:
+            arrays.append(_read_image(p, channels, image_size, upscale))
+        except ImageTooSmallError as err:
+            small.append(str(err))
+        except Exception as err:  # PIL raises several types for broken files
+            bad.append(f"{p} ({type(err).__name__})")
+    if bad:
+        raise ValueError("could not read these images: " + "; ".join(bad) + ". Pass image files PIL can open "
+                         f"({', '.join(IMAGE_EXTENSIONS)}).")
+    if small:
+        raise ImageTooSmallError(_too_small_message(small, image_size))
+    if not arrays:
+        raise ValueError("no images given")
+    sizes = sorted({a.shape[1:] for a in arrays})
+    if len(sizes) > 1:
+        raise ValueError(f"images have different sizes {sizes[:5]}; pass image_size= (e.g. 32) to resize them")
+    return torch.as_tensor(np.stack(arrays), dtype=torch.float32) / 127.5 - 1
+
+
+def save_image_folder(ds: ImageDataset, root: str | Path, *, folder_names: Sequence[str] | None = None,
+                      overwrite: bool = False) -> list[Path]:
+    """Write a dataset as PNG files, one sub-folder per class: ``root/<class name>/<index>.png`` (index =
+    position in ``ds``, 5 digits), the layout ``load_dataset("folder", root=...)`` reads back.
+
+    ``folder_names``: the sub-folder of each class instead of its name, e.g. ``("trainA", "trainB")`` for
+    the A/B layout of the original CAE code. Refuses to replace existing files unless ``overwrite``.
+    Returns the paths written, in dataset order. Taught in notebook 10."""
+    from PIL import Image
+
+    names = tuple(folder_names) if folder_names is not None else ds.class_names
+    if len(names) != ds.num_classes:
+        raise ValueError(f"folder_names needs one name per class ({ds.num_classes}), got {len(names)}")
+    root = Path(root)
+    paths = [root / names[int(y)] / f"{i:05d}.png" for i, y in enumerate(ds.labels)]
+    existing = [p for p in paths if p.exists()]
+    if existing and not overwrite:
+        raise FileExistsError(f"{len(existing)} file(s) exist already, e.g. {existing[0]}; pick an empty folder "
+                              "or pass overwrite=True")
+    pixels = ((ds.images + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()   # (N, C, H, W)
+    for name in set(names):
+        (root / name).mkdir(parents=True, exist_ok=True)
+    for p, a in zip(paths, pixels):
+        Image.fromarray(a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0)).save(p)
+    return paths
+
+
 def _build_folder(split: str, seed: int, n: int | None, classes: Sequence[int] | None, *,
                   root: str | Path | None = None, image_size: int | None = 32, channels: int | None = None,
-                  test_fraction: float = 0.2, skip_unreadable: bool = False, **kw: Any) -> ImageDataset:
+                  test_fraction: float = 0.2, skip_unreadable: bool = False, upscale: bool = True,
+                  **kw: Any) -> ImageDataset:
     """Class-per-folder (``root/<class>/*.png``, optionally under ``root/train`` and ``root/test``) or
-    the CAE A/B layout (``root/trainA``, ``trainB``, ``testA``, ``testB``)."""
+    the CAE A/B layout (``root/trainA``, ``trainB``, ``testA``, ``testB``). ``upscale=False`` refuses
+    images smaller than ``image_size`` instead of enlarging them."""
     _no_extra_kwargs("folder", kw)
     if root is None:
         raise ValueError("load_dataset('folder', root=PATH) needs root= the folder holding your images")
@@ -586,13 +661,18 @@ def _build_folder(split: str, seed: int, n: int | None, classes: Sequence[int] |
             except Exception:  # reported below
                 return "L"
         channels = 1 if all(mode(p) in ("1", "L", "LA", "I", "I;16", "F") for p in paths) else 3
-    arrays, bad = [], []
+    arrays, bad, small = [], [], []
     for p in paths:
         try:
-            arrays.append(_read_image(p, channels, image_size))
+            arrays.append(_read_image(p, channels, image_size, upscale))
+        except ImageTooSmallError as err:
+            small.append(str(err))
+            arrays.append(None)
         except Exception as err:  # PIL raises several types for broken files
             bad.append(f"{p} ({type(err).__name__})")
             arrays.append(None)
+    if small:
+        raise ImageTooSmallError(_too_small_message(small, image_size))
     if bad and not skip_unreadable:
         raise ValueError("could not read these images: " + "; ".join(bad) + ". Remove or fix these files, or "
                          "pass skip_unreadable=True to skip them with a warning.")
@@ -630,7 +710,7 @@ def load_dataset(name: str, split: str = "train", *, seed: int = 0, n: int | Non
     ``n``: number of samples (synthetic: generated, default 6000 train / 1000 test; real data: a
     class-balanced subsample). ``classes``: keep only these labels, renumbered 0..k-1 in the given
     order. Extra keywords go to the source, e.g. ``root=``, ``download=``, ``image_size=``,
-    ``channels=``, ``test_fraction=``, ``skip_unreadable=``.
+    ``channels=``, ``test_fraction=``, ``skip_unreadable=``, ``upscale=``.
     """
     if name not in _BUILDERS:
         raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}")

@@ -15,7 +15,9 @@ coherency" scheme whose exact form is not public:
   reconstructions land in the wrong class.
 * Optionally the frozen black box itself judges the swaps (``critic``; GANMEX's idea, Shih et al. 2020).
 
-Taught in ``notebooks/02_encoding.ipynb``.
+Under ``torchrun`` (see ``caelib.distributed``) the same loop trains with DistributedDataParallel: each
+process draws its own pairs (``batch_size`` pairs per process and step), gradients are averaged, and rank 0
+alone writes checkpoints. Taught in ``notebooks/02_encoding.ipynb`` (one process) and notebook 10.
 """
 
 from __future__ import annotations
@@ -31,9 +33,9 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from . import distributed
 from .cae import CAE, CAEConfig, Discriminator
 from .checkpoints import load_checkpoint, save_checkpoint
-from .device import resolve_device
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,34 @@ def discriminator_losses(disc: Discriminator, x_real, y_real, x_fake) -> dict[st
     }
 
 
+class GeneratorStep(nn.Module):
+    """The generator's forward pass (``generator_losses``) as one module, so that DistributedDataParallel
+    can wrap it: its parameters are the CAE's; the discriminator and the critic are used, not owned."""
+
+    def __init__(self, cae: CAE, disc: Discriminator, critic: Callable | None = None):
+        super().__init__()
+        self.cae = cae
+        self.frozen = (disc, critic)  # a tuple: not registered as submodules, so DDP leaves them alone
+
+    def forward(self, xa, xb, ya, yb):
+        disc, critic = self.frozen
+        return generator_losses(self.cae, disc, xa, xb, ya, yb, critic)
+
+
+class DiscriminatorStep(nn.Module):
+    """The discriminator's forward pass (``discriminator_losses``) as one module (for DDP)."""
+
+    def __init__(self, disc: Discriminator):
+        super().__init__()
+        self.disc = disc
+
+    def forward(self, x_real, y_real, x_fake):
+        return discriminator_losses(self.disc, x_real, y_real, x_fake)
+
+
+RANK_SEED_STRIDE = 10_007  # rank r > 0 of a process group draws its pairs with seed + r * RANK_SEED_STRIDE
+
+
 @dataclass
 class TrainResult:
     """What ``train_cae`` returns: the models and a history of the named losses."""
@@ -168,7 +198,7 @@ def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig 
               checkpoint: str | Path | None = None, checkpoint_every: int = 500,
               callback: Callable[[int, dict, CAE], None] | None = None, callback_every: int = 200,
               critic: nn.Module | None = None, device: str = "auto", progress: bool = True,
-              log_every: int = 10, stop_at: int | None = None) -> TrainResult:
+              log_every: int = 10, stop_at: int | None = None, meta: dict | None = None) -> TrainResult:
     """Train a CAE on ``dataset`` (``.images`` (N, C, H, W) in [-1, 1], ``.labels`` (N,)).
 
     ``checkpoint``: a path; if the file exists training resumes from it exactly (same weights as an
@@ -176,9 +206,16 @@ def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig 
     and at the end. ``callback(step, losses, cae)`` runs every ``callback_every`` steps (e.g. to draw a
     sample grid). ``critic``: a frozen black box (images -> logits) used by the ``critic`` loss term.
     ``stop_at``: stop (and checkpoint) after this many steps of the ``config.steps`` schedule, to
-    continue later with the same call.
+    continue later with the same call. ``meta``: extra plain values stored in the checkpoint's meta
+    (e.g. where the data came from).
+
+    Inside a ``torch.distributed`` process group (``torchrun``, ``caelib.distributed.setup()``) both
+    networks train under DistributedDataParallel; rank r draws pairs with its own seed, rank 0 alone
+    writes the checkpoint, shows progress and runs ``callback``. A resumed checkpoint restores every
+    rank's pair stream when the number of processes is the same.
     """
-    dev = resolve_device(device)
+    dev = distributed.device(device)
+    rank, world = distributed.rank(), distributed.world_size()
     images, labels = dataset.images, dataset.labels
     k = int(labels.max()) + 1 if cae_config is None else cae_config.num_classes
     if cae_config is None:
@@ -192,7 +229,8 @@ def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig 
                          f"got {int(labels.min())}..{int(labels.max())}")
     if len(torch.unique(labels)) < 2:
         raise ValueError("the training data holds a single class; a CAE needs images of at least two classes")
-    sampler = PairSampler(labels, cae_config.num_classes, config.same_class_fraction, config.seed)
+    sampler = PairSampler(labels, cae_config.num_classes, config.same_class_fraction,
+                          config.seed + rank * RANK_SEED_STRIDE)
     adam = dict(lr=config.lr, betas=(config.beta1, config.beta2), weight_decay=config.weight_decay)
     opt_g = torch.optim.AdamW(cae.parameters(), **adam)
     opt_d = torch.optim.AdamW(disc.parameters(), **adam)
@@ -209,7 +247,13 @@ def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig 
                              "resumed. Pass another checkpoint path to train a new model.")
         opt_g.load_state_dict(st["opt_g"]), opt_d.load_state_dict(st["opt_d"])
         sched_g.load_state_dict(st["sched_g"]), sched_d.load_state_dict(st["sched_d"])
-        sampler.generator.set_state(st["rng"]["pairs"])
+        by_rank = st["rng"].get("pairs_by_rank")
+        if world == 1:
+            sampler.generator.set_state(st["rng"]["pairs"])
+        elif by_rank is not None and len(by_rank) == world:
+            sampler.generator.set_state(by_rank[rank])
+        else:  # another number of processes: a fresh, still distinct stream per rank
+            sampler.generator.manual_seed(config.seed + rank * RANK_SEED_STRIDE + int(ck["meta"]["step"]))
         step, seconds = int(ck["meta"]["step"]), float(ck["meta"].get("seconds", 0.0))
         history = list(ck["meta"].get("history", []))
     cae.to(dev).train(), disc.to(dev).train()
@@ -219,16 +263,23 @@ def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig 
         for p in critic.parameters():
             p.requires_grad_(False)
     w = config.weights
+    gen_step = distributed.wrap(GeneratorStep(cae, disc, critic), dev)
+    disc_step = distributed.wrap(DiscriminatorStep(disc), dev)
 
     def save(path):
-        state = {"cae": cae.state_dict(), "discriminator": disc.state_dict(),
-                 "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
-                 "sched_g": sched_g.state_dict(), "sched_d": sched_d.state_dict(),
-                 "rng": {"pairs": sampler.generator.get_state()}}
-        meta = {"step": step, "seconds": seconds, "history": history, "train_config": _plain(asdict(config))}
-        save_checkpoint(path, kind="cae", config=asdict(cae_config), state=state, meta=meta)
+        rng = {"pairs": sampler.generator.get_state()}
+        if world > 1:  # a collective: every rank takes part, rank 0 writes
+            rng["pairs_by_rank"] = distributed.gather(sampler.generator.get_state())
+        if rank == 0:
+            state = {"cae": cae.state_dict(), "discriminator": disc.state_dict(),
+                     "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
+                     "sched_g": sched_g.state_dict(), "sched_d": sched_d.state_dict(), "rng": rng}
+            info = {**(meta or {}), "step": step, "seconds": seconds, "history": history,
+                    "train_config": _plain(asdict(config)), "world_size": world}
+            save_checkpoint(path, kind="cae", config=asdict(cae_config), state=state, meta=info)
+        distributed.barrier()
 
-    bar = tqdm(total=config.steps, initial=step, desc="training CAE", disable=not progress)
+    bar = tqdm(total=config.steps, initial=step, desc="training CAE", disable=not progress or rank != 0)
     t0 = time.perf_counter()
     end = config.steps if stop_at is None else min(stop_at, config.steps)
     while step < end:
@@ -236,14 +287,14 @@ def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig 
         xa, xb, ya, yb = images[ia], images[ib], labels[ia], labels[ib]
         # generator step (the discriminator is frozen here)
         disc.requires_grad_(False)
-        g_losses, x_sw = generator_losses(cae, disc, xa, xb, ya, yb, critic)
+        g_losses, x_sw = gen_step(xa, xb, ya, yb)
         g_total = sum(getattr(w, name) * value for name, value in g_losses.items())
         opt_g.zero_grad(set_to_none=True)
         g_total.backward()
         opt_g.step()
         # discriminator step on real images and the (detached) swaps
         disc.requires_grad_(True)
-        d_losses = discriminator_losses(disc, torch.cat([xa, xb]), torch.cat([ya, yb]), x_sw)
+        d_losses = disc_step(torch.cat([xa, xb]), torch.cat([ya, yb]), x_sw)
         d_total = d_losses["real_fake"] + w.disc_class * d_losses["disc_class"]
         opt_d.zero_grad(set_to_none=True)
         d_total.backward()
@@ -257,7 +308,7 @@ def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig 
             history.append(row)
             bar.set_postfix(recon=f"{row['recon']:.3f}", swap=f"{row['swap_class']:.2f}",
                             adv=f"{row['adversarial']:.2f}")
-        if callback is not None and step % callback_every == 0:
+        if callback is not None and step % callback_every == 0 and rank == 0:
             cae.eval()
             with torch.no_grad():
                 callback(step, g_losses, cae)

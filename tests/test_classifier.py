@@ -171,3 +171,14 @@ def test_load_classifier_refuses_other_kinds(tmp_path):
     save_checkpoint(tmp_path / "cae.pt", kind="cae", config={}, state={"cae": {}})
     with pytest.raises(CheckpointError, match="expected 'classifier'"):
         load_classifier(tmp_path / "cae.pt")
+
+
+def test_predict_proba_keeps_each_modules_own_mode() -> None:
+    """A user's eval-mode model (batch norm!) inside a wrapper must stay in eval mode after predict_proba."""
+    user = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(4 * 64, 2)).eval()
+    box = as_black_box(user, num_classes=2)
+    assert not box.training, "the wrapper should report the wrapped model's eval mode"
+    box.train()
+    user[1].eval()                                  # a frozen batch norm inside a training model
+    predict_proba(box, torch.rand(3, 1, 8, 8) * 2 - 1)
+    assert box.training and user[0].training and not user[1].training
