@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -203,20 +204,27 @@ def predict_proba(
 ) -> torch.Tensor:
     """Class probabilities (B, K) of images ``x`` (B, C, H, W) in [-1, 1]; eval mode, no gradients.
 
-    Runs on the classifier's device and returns a CPU tensor. Each submodule's own training flag is
-    restored afterwards (not ``train()`` on the whole: a user's eval-mode model inside a wrapper that
-    reports training mode must stay in eval mode).
+    Runs on the classifier's device and returns a CPU tensor; each module's own mode is restored.
     """
+    dev = _device_of(classifier)
+    with evaluating(classifier):
+        out = [torch.softmax(classifier(xb.to(dev)).float(), dim=1).cpu() for xb in x.split(batch_size)]
+    return torch.cat(out)  # (B, K)
+
+
+@contextmanager
+def evaluating(classifier):
+    """Eval mode inside the ``with`` block; afterwards each submodule gets back its own training flag (not
+    ``train()`` on the whole: a user's eval-mode model inside a wrapper in training mode stays in eval mode).
+    Callables that are not modules pass through."""
     modes = [(m, m.training) for m in classifier.modules()] if isinstance(classifier, nn.Module) else []
     if isinstance(classifier, nn.Module):
         classifier.eval()
-    dev = _device_of(classifier)
     try:
-        out = [torch.softmax(classifier(xb.to(dev)).float(), dim=1).cpu() for xb in x.split(batch_size)]
+        yield classifier
     finally:
         for module, mode in modes:
             module.training = mode
-    return torch.cat(out)  # (B, K)
 
 
 def evaluate_classifier(

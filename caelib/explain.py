@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import torch
-from torch import nn
 
 from .cae import CAE, CAEConfig
-from .classifier import ClassifierConfig, predict_proba
+from .classifier import ClassifierConfig, evaluating, predict_proba
 from .paths import CodeBank, CounterfactualPath, MedoidReference
 from .saliency_path import CAESaliency, Variant
 
@@ -33,19 +32,13 @@ def check_classifier(classifier: Classifier, config: CAEConfig, class_names: Seq
         raise ValueError(f"the classifier was trained for {own.channels}x{own.image_size}x{own.image_size} images "
                          f"but the CAE for {'x'.join(map(str, shape))}; train the CAE with --image-size "
                          f"{own.image_size} --channels {own.channels} (or a classifier for the CAE's images)")
-    modes = {m: m.training for m in classifier.modules()} if isinstance(classifier, nn.Module) else {}
     try:
-        if isinstance(classifier, nn.Module):
-            classifier.eval()
-        with torch.no_grad():
+        with evaluating(classifier), torch.no_grad():
             logits = classifier(torch.zeros(2, *shape))
     except Exception as err:  # any failure of the user's model on the CAE's images
         raise ValueError(f"the classifier fails on the CAE's images of shape (B, {', '.join(map(str, shape))}) in "
                          f"[-1, 1] ({type(err).__name__}: {err}); wrap your model with caelib.as_black_box(model, "
                          "num_classes=K, preprocess=...) so that it takes such images") from err
-    finally:  # restore each module's own mode (a wrapper in training mode may hold a model in eval mode)
-        for module, training in modes.items():
-            module.train(training)
     if not isinstance(logits, torch.Tensor) or logits.ndim != 2 or logits.shape[0] != 2:
         got = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
         raise ValueError(f"the classifier returned {got} for 2 images; it must return logits of shape (B, K)")
