@@ -550,6 +550,22 @@ def _read_image(path: Path, channels: int, image_size: int | None, upscale: bool
     return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
 
 
+def _read_images(paths: Sequence[Path], channels: int, image_size: int | None,
+                 upscale: bool) -> tuple[list[np.ndarray | None], list[str], list[str]]:
+    """Read each file: (arrays, None where it failed, in order; unreadable files; too-small images)."""
+    arrays, bad, small = [], [], []
+    for p in paths:
+        try:
+            arrays.append(_read_image(p, channels, image_size, upscale))
+            continue
+        except ImageTooSmallError as err:
+            small.append(str(err))
+        except Exception as err:  # PIL raises several types for broken files
+            bad.append(f"{p} ({type(err).__name__})")
+        arrays.append(None)
+    return arrays, bad, small
+
+
 def _too_small_message(small: list[str], image_size: int | None) -> str:
     shown = "; ".join(small[:5]) + (f" and {len(small) - 5} more" if len(small) > 5 else "")
     return (f"{len(small)} image(s) are smaller than the model's {image_size}x{image_size} pixels: {shown}. "
@@ -564,16 +580,12 @@ def read_images(paths: Sequence[str | Path], *, channels: int = 1, image_size: i
     Each image is converted to ``channels`` (1 grey, 3 RGB), its shorter side resized to ``image_size`` and
     centre-cropped. Raises ``FileNotFoundError`` for a missing file and ``ValueError`` (saying which files)
     for unreadable images or, unless ``upscale``, images smaller than ``image_size``."""
-    arrays, bad, small = [], [], []
-    for p in map(Path, paths):
+    paths = [Path(p) for p in paths]
+    for p in paths:
         if not p.is_file():
             raise FileNotFoundError(f"no image file at {p}")
-        try:
-            arrays.append(_read_image(p, channels, image_size, upscale))
-        except ImageTooSmallError as err:
-            small.append(str(err))
-        except Exception as err:  # PIL raises several types for broken files
-            bad.append(f"{p} ({type(err).__name__})")
+    arrays, bad, small = _read_images(paths, channels, image_size, upscale)
+    arrays = [a for a in arrays if a is not None]
     if bad:
         raise ValueError("could not read these images: " + "; ".join(bad) + ". Pass image files PIL can open "
                          f"({', '.join(IMAGE_EXTENSIONS)}).")
@@ -661,16 +673,7 @@ def _build_folder(split: str, seed: int, n: int | None, classes: Sequence[int] |
             except Exception:  # reported below
                 return "L"
         channels = 1 if all(mode(p) in ("1", "L", "LA", "I", "I;16", "F") for p in paths) else 3
-    arrays, bad, small = [], [], []
-    for p in paths:
-        try:
-            arrays.append(_read_image(p, channels, image_size, upscale))
-        except ImageTooSmallError as err:
-            small.append(str(err))
-            arrays.append(None)
-        except Exception as err:  # PIL raises several types for broken files
-            bad.append(f"{p} ({type(err).__name__})")
-            arrays.append(None)
+    arrays, bad, small = _read_images(paths, channels, image_size, upscale)
     if small:
         raise ImageTooSmallError(_too_small_message(small, image_size))
     if bad and not skip_unreadable:
