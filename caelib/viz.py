@@ -519,3 +519,105 @@ def plot_saliency_grid(x, maps, *, masks=None, titles=None, size: float = 1.2, t
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+# ---- why was it misclassified? (notebook 09) ---------------------------------------------------------
+
+def _map_panel(ax, m, title: str, mask=None, vmax: float | None = None):
+    ax.imshow(m.sum(0).detach().cpu().numpy(), cmap="magma", vmin=0, vmax=vmax)
+    ax.set_xticks([]), ax.set_yticks([]), ax.set_title(title, fontsize=7)
+    _contour(ax, mask, "cyan")
+
+
+def plot_counterfactuals(expl, e: int, class_names, *, mask=None, n_frames: int = 5, size: float = 1.15):
+    """Misclassified image ``e`` of a ``misclass.MisclassExplanation``: one row per counterfactual path
+    (towards the true class): the transitional images from the reconstruction to the counterfactual
+    (outlined in green where the black box says the true class), the CAE map and the Captum map on the
+    counterfactual, with the evidence ``mask`` (1, H, W) in cyan; the original in the first column.
+    Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    rows = expl.paths_of(e).tolist()
+    fig, axes = plt.subplots(len(rows), n_frames + 3, figsize=(size * (n_frames + 3), size * len(rows) + 0.5),
+                             squeeze=False)
+    p = expl.path
+    true, pred = int(expl.label[e]), int(expl.predicted[e])
+    for r, m in enumerate(rows):
+        ax = axes[r, 0]
+        if r == 0:
+            _imshow(ax, p.x[m]), _contour(ax, mask, "red")
+            ax.set_title(f"image: true {class_names[true]}\nblack box {class_names[pred]}", fontsize=7)
+        else:
+            ax.axis("off")
+        frames, steps = expl.transitions(m, n_frames)
+        for j in range(n_frames):
+            ax = axes[r, 1 + j]
+            if j >= len(frames):
+                ax.axis("off")
+                continue
+            _imshow(ax, frames[j])
+            prob = p.probs[m, int(steps[j])]
+            ax.set_title(f"step {int(steps[j])}: {class_names[int(prob.argmax())]} {float(prob.max()):.2f}",
+                         fontsize=6)
+            if int(prob.argmax()) == true:
+                for side in ax.spines.values():
+                    side.set_color("tab:green"), side.set_linewidth(2.5)
+        found = "" if p.flipped[m] else "\n(no flip)"
+        _map_panel(axes[r, n_frames + 1], expl.cae_maps[m], f"CAE |x_cf - x|{found}", mask)
+        _map_panel(axes[r, n_frames + 2], expl.method_maps[m], f"{expl.method}\non x_cf", mask)
+        axes[r, 1].set_ylabel(f"reference {r + 1}", fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_change_summary(expl, e: int, *, mask=None, ax=None):
+    """What had to change for image ``e`` of a ``misclass.MisclassExplanation``: the image, the part every
+    counterfactual changes (``common``), the part that varies between them (``varying``) and the pairwise
+    distances between the counterfactuals' changes (0 = the same change, 2 = disjoint). With ``ax`` (4
+    axes) draws there. Returns the figure."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    if ax is None:
+        fig, ax = plt.subplots(1, 4, figsize=(8, 2.2))
+    fig = ax[0].figure
+    _imshow(ax[0], expl.path.x[expl.paths_of(e)[0]]), _contour(ax[0], mask, "red")
+    ax[0].set_title("image", fontsize=8)
+    common, varying = expl.common(e), expl.varying(e)
+    vmax = max(float(common.max()), float(varying.max()), 1e-6)
+    _map_panel(ax[1], common, "changed by every\ncounterfactual", mask, vmax)
+    _map_panel(ax[2], varying, "changed by some,\nnot all", mask, vmax)
+    d = expl.distances(e).numpy()
+    if len(d):
+        ax[3].imshow(d, cmap="viridis", vmin=0, vmax=2)
+    for (i, j), v in np.ndenumerate(d):
+        ax[3].text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6, color="white" if v < 1 else "black")
+    ax[3].set_xticks([]), ax[3].set_yticks([])
+    ax[3].set_title(f"{len(d)} found, {int(expl.distinct[e])} distinct", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_misclass_step(expl, m: int, step: int, class_names, *, mask=None):
+    """One step of counterfactual path ``m`` of a ``misclass.MisclassExplanation``, for
+    ``widgets.MisclassExplorer``: the image, the frame at ``step``, |frame - image|, the counterfactual's
+    CAE and Captum maps (evidence ``mask`` (1, H, W) in cyan) and the probability curve. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    p = expl.path
+    fig, axes = plt.subplots(1, 6, figsize=(12, 2.4), gridspec_kw={"width_ratios": [1, 1, 1, 1, 1, 1.9]})
+    true = int(p.target[m])
+    _imshow(axes[0], p.x[m]), _contour(axes[0], mask, "red")
+    axes[0].set_title(f"true {class_names[true]}, black box {class_names[int(p.source[m])]}", fontsize=7)
+    frame, prob = p.frames[m, step], p.probs[m, step]
+    _imshow(axes[1], frame)
+    axes[1].set_title(f"step {step}: {class_names[int(prob.argmax())]} {float(prob.max()):.2f}", fontsize=7,
+                      color="tab:green" if int(prob.argmax()) == true else "black")
+    diff = (frame - p.x[m]).abs().sum(0, keepdim=True)
+    _map_panel(axes[2], diff, "|frame - image|", mask, max(float((p.frames[m] - p.x[m]).abs().sum(1).max()), 1e-6))
+    _map_panel(axes[3], expl.cae_maps[m], "CAE map of x_cf", mask)
+    _map_panel(axes[4], expl.method_maps[m], f"{expl.method}\non x_cf", mask)
+    plot_path_probabilities(p, m, class_names, step=step, ax=axes[5],
+                            title=f"towards the true class {class_names[true]}")
+    fig.tight_layout()
+    return fig

@@ -227,3 +227,74 @@ class PathExplorer:
         from IPython.display import display
 
         display(self.widget)
+
+
+# ---- why was it misclassified? (notebook 09) ---------------------------------------------------------
+
+class MisclassExplorer:
+    """Step through the misclassified images of a ``misclass.MisclassExplanation`` (dropdown), their
+    counterfactuals towards the true class (dropdown, one per reference) and the transitional images on
+    the way (slider): ``viz.plot_misclass_step``. Everything is computed beforehand by
+    ``misclass.explain_misclassified``; the controls only pick what to draw. ``masks`` (N, 1, H, W) of the
+    images given to ``explain_misclassified`` (optional). Notebook 09."""
+
+    def __init__(self, expl, class_names: Sequence[str], *, masks: torch.Tensor | None = None):
+        import ipywidgets as W
+
+        self.expl, self.class_names, self.masks = expl, list(class_names), masks
+        style = {"description_width": "initial"}
+        options = [(f"#{int(i)}: true {class_names[int(t)]}, black box {class_names[int(p)]}", e)
+                   for e, (i, t, p) in enumerate(zip(expl.index, expl.label, expl.predicted))]
+        self.image = W.Dropdown(options=options, value=0, description="misclassified image", style=style)
+        self.counterfactual = W.Dropdown(options=self._cf_options(0), description="counterfactual", style=style)
+        self.step = W.IntSlider(value=0, min=0, max=expl.path.steps - 1, description="step")
+        self.message = W.HTML()
+        self.out = W.Output()
+        self.image.observe(self.choose_image, names="value")
+        self.counterfactual.observe(self.choose, names="value")
+        self.step.observe(self.update, names="value")
+        self.widget = W.VBox([W.HBox([self.image, self.counterfactual]), self.step, self.message, self.out])
+        self.choose()
+
+    def _cf_options(self, e: int) -> list[tuple[str, int]]:
+        p = self.expl.path
+        return [(f"reference {r + 1}: " + (f"flip at step {int(p.flip_index[m])}" if p.flipped[m] else "no flip"),
+                 int(m)) for r, m in enumerate(self.expl.paths_of(e))]
+
+    def draw(self, m: int | None = None, step: int | None = None):
+        """The figure of path ``m`` (default: the chosen counterfactual) at ``step`` (default: the slider's)."""
+        m = self.counterfactual.value if m is None else m
+        e = int(self.expl.path.image_index[m])
+        mask = None if self.masks is None else self.masks[int(self.expl.index[e])]
+        return viz.plot_misclass_step(self.expl, m, self.step.value if step is None else step, self.class_names,
+                                      mask=mask)
+
+    def choose_image(self, _=None) -> None:
+        """A new image: list its counterfactuals (which triggers ``choose``)."""
+        options = self._cf_options(self.image.value)
+        self.counterfactual.unobserve(self.choose, names="value")
+        self.counterfactual.options = options
+        self.counterfactual.value = options[0][1]
+        self.counterfactual.observe(self.choose, names="value")
+        self.choose()
+
+    def choose(self, _=None) -> None:
+        """A new counterfactual: put the slider on its flip (the counterfactual), say what it is, draw."""
+        m = self.counterfactual.value
+        e = int(self.expl.path.image_index[m])
+        flip = int(self.expl.path.flip_index[m])
+        self.message.value = (f"{int(self.expl.n_found[e])} of {len(self.expl.paths_of(e))} counterfactuals reach "
+                              f"the true class, {int(self.expl.distinct[e])} distinct; this one "
+                              + (f"at step {flip}" if flip >= 0 else "never does"))
+        self.step.unobserve(self.update, names="value")
+        self.step.value = int(self.expl.path.end_index[m])
+        self.step.observe(self.update, names="value")
+        self.update()
+
+    def update(self, _=None) -> None:
+        _show(self.out, self.draw())
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)

@@ -47,6 +47,7 @@ class Recipe:
     augment: int = 2  # max random shift in pixels
     flips: bool = False  # random flips (only where the class does not depend on orientation)
     also_test_on: tuple[str, ...] = field(default=())  # other datasets whose test split is reported
+    n_train: int | None = None  # training images (None: the dataset's full train split)
 
 
 RECIPES: dict[str, Recipe] = {
@@ -55,12 +56,15 @@ RECIPES: dict[str, Recipe] = {
     "mnist": Recipe("mnist", epochs=10),  # digits are not flip-invariant
     # no flips: the marker stays in its corner, so the shortcut is as easy to learn as it looks
     "lesions-shortcut": Recipe("lesions-shortcut", epochs=6, also_test_on=("lesions",)),
+    # deliberately weak (notebook 09): 1000 training images for 3 epochs, so that it makes real mistakes,
+    # most of them lesions it misses (measured: data/README.md)
+    "lesions-weak": Recipe("lesions", epochs=3, flips=True, n_train=1000),
 }
 
 
 def train_one(name: str, recipe: Recipe, out_dir: Path, seed: int, progress: bool) -> dict:
     """Train, evaluate and save one classifier; returns its meta."""
-    train_ds = load_dataset(recipe.dataset, "train", seed=seed)
+    train_ds = load_dataset(recipe.dataset, "train", seed=seed, n=recipe.n_train)
     test_ds = load_dataset(recipe.dataset, "test", seed=seed)
     c, h, _ = train_ds.image_shape
     config = ClassifierConfig(
