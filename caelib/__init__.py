@@ -15,12 +15,25 @@ Submodules: ``swap`` (code swapping and CAE quality), ``manifold`` (the class-co
 ``paths`` (counterfactual paths), ``saliency_path`` (CAE saliency), ``saliency`` (every saliency method
 with one call: ``saliency.explain("occlusion", classifier, x)``), ``evaluate`` (saliency metrics, each with
 its direction in ``evaluate.HIGHER_IS_BETTER``), ``viz`` (figures),
+``baselines`` (baselines for attribution, the CAE counterfactual among them; notebook 07),
 ``responsibility`` (several sufficient explanations of one decision; notebook 08), ``misclass``
 (counterfactuals of misclassified images; notebook 09), ``exercises`` (the notebooks' exercise checks),
 ``widgets`` (ipywidgets explorers; imports ipywidgets on use).
 """
 
-from . import evaluate, exercises, manifold, misclass, paths, responsibility, saliency, saliency_path, swap, viz
+from . import (
+    baselines,
+    evaluate,
+    exercises,
+    manifold,
+    misclass,
+    paths,
+    responsibility,
+    saliency,
+    saliency_path,
+    swap,
+    viz,
+)
 from .cae import CAE, CAEConfig, Discriminator
 from .classifier import BlackBox, ClassifierConfig, SmallCNN, as_black_box, predict_proba, train_classifier
 from .data import DATASETS, ImageDataset, load_dataset, to_display
@@ -46,6 +59,6 @@ __all__ = [
     "PRETRAINED", "Pretrained", "pretrained", "pretrained_recipe", "LossWeights", "TrainConfig", "train_cae",
     "CodeBank", "CounterfactualPath", "GraphRoute", "MedoidReference", "NearestReference", "StraightRoute",
     "StrongReference", "counterfactual_path", "CAESaliency", "Variant",
-    "evaluate", "exercises", "manifold", "misclass", "paths", "responsibility", "saliency", "saliency_path", "swap",
-    "viz",
+    "baselines", "evaluate", "exercises", "manifold", "misclass", "paths", "responsibility", "saliency",
+    "saliency_path", "swap", "viz",
 ]

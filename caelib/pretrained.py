@@ -16,6 +16,11 @@ from .train import LossWeights, TrainConfig
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 PRETRAINED = ("lesions", "lesions-kinds", "mnist")
+# Shipped models whose black box is not meant to be right: the shortcut lesions' classifier learnt the marker
+# (its test accuracy is 0.5 by design), so the quality bars of PRETRAINED do not apply. Notebook 07.
+PRETRAINED_EXTRA = ("lesions-shortcut",)
+# Other CAEs shipped for a name: pretrained(name, cae=variant) loads data/<name>-<variant>-cae.pt
+CAE_VARIANTS: dict[str, tuple[str, ...]] = {"lesions-shortcut": ("critic",)}
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,12 @@ class CAERecipe:
     train: TrainConfig
     classes: tuple[int, ...] | None = None
     extra: dict = field(default_factory=dict)
+    critic: str | None = None   # the shipped black box (``data/<critic>-classifier.pt``) that judges the swaps
+
+    @property
+    def classifier(self) -> str:
+        """The shipped black box this CAE is measured against (and, with ``critic``, trained against)."""
+        return self.critic or self.dataset
 
 
 # The defaults of CAEConfig / TrainConfig / LossWeights are caelib's measured CPU recipe (data/README.md):
@@ -45,6 +56,14 @@ CAE_RECIPES: dict[str, CAERecipe] = {
     # K-class confusion matrix and manifold. Measured against the 8x8 code (2000 steps): flip 0.835 vs
     # 0.688, worst pair 0.44 vs 0.13, swaps are whole digits instead of half-shapes.
     "mnist": CAERecipe("mnist", CAEConfig(num_classes=10, indiv_downs=3), TrainConfig(steps=4000)),
+    # The shortcut lesions (notebook 07): the lesions recipe on a CPU budget of 1500 steps. The default CAE
+    # learns the class from the discriminator's class head; the "critic" CAE instead has the frozen shortcut
+    # black box judge its swaps (GANMEX's idea, Shih et al. 2020; the discriminator's class head is off).
+    "lesions-shortcut": CAERecipe("lesions-shortcut", CAEConfig(num_classes=2, indiv_downs=1),
+                                  TrainConfig(steps=1500, weights=LossWeights(swap_class=5))),
+    "lesions-shortcut-critic": CAERecipe("lesions-shortcut", CAEConfig(num_classes=2, indiv_downs=1),
+                                         TrainConfig(steps=1500, weights=LossWeights(swap_class=0, critic=5)),
+                                         critic="lesions-shortcut"),
 }
 
 
@@ -69,22 +88,29 @@ def load_cae(path: str | Path) -> tuple[CAE, Discriminator, dict]:
     return cae.eval(), disc.eval(), ck["meta"]
 
 
-def pretrained(name: str, *, data_dir: str | Path | None = None, with_cae: bool = True) -> Pretrained:
-    """The shipped black box and CAE for ``name`` (one of ``PRETRAINED``), on the CPU, in eval mode."""
-    if name not in PRETRAINED:
-        raise ValueError(f"no shipped models for {name!r}; available: {', '.join(PRETRAINED)}")
+def pretrained(name: str, *, data_dir: str | Path | None = None, with_cae: bool = True,
+               cae: str | None = None) -> Pretrained:
+    """The shipped black box and CAE for ``name`` (one of ``PRETRAINED`` or ``PRETRAINED_EXTRA``), on the CPU,
+    in eval mode. ``cae``: another shipped CAE for ``name`` (``CAE_VARIANTS[name]``), e.g.
+    ``pretrained("lesions-shortcut", cae="critic")``, the CAE trained with the black box as its critic."""
+    if name not in PRETRAINED + PRETRAINED_EXTRA:
+        raise ValueError(f"no shipped models for {name!r}; available: {', '.join(PRETRAINED + PRETRAINED_EXTRA)}")
+    if cae is not None and cae not in CAE_VARIANTS.get(name, ()):
+        raise ValueError(f"no shipped CAE {cae!r} for {name!r}; available: "
+                         f"{', '.join(CAE_VARIANTS.get(name, ())) or 'none (pass cae=None)'}")
     folder = Path(data_dir) if data_dir is not None else DATA_DIR
-    clf_path, cae_path = folder / f"{name}-classifier.pt", folder / f"{name}-cae.pt"
+    clf_path = folder / f"{name}-classifier.pt"
+    cae_path = folder / (f"{name}-cae.pt" if cae is None else f"{name}-{cae}-cae.pt")
     for path in (clf_path, cae_path) if with_cae else (clf_path,):
         if not path.exists():
             raise FileNotFoundError(f"{path} is missing; it ships with the caelib repository (data/). "
                                     f"Rebuild it with the command in data/README.md")
     classifier = load_classifier(clf_path).eval()
-    cae = disc = None
+    model = disc = None
     meta: dict = {}
     if with_cae:
-        cae, disc, meta = load_cae(cae_path)
-    return Pretrained(name=name, classifier=classifier, cae=cae, disc=disc, meta=meta)
+        model, disc, meta = load_cae(cae_path)
+    return Pretrained(name=name, classifier=classifier, cae=model, disc=disc, meta=meta)
 
 
 def pretrained_recipe(name: str) -> CAERecipe:
