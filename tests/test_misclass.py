@@ -12,29 +12,10 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from torch import nn  # noqa: E402
+from toys import MeanCAE, MeanClassifier  # noqa: E402
 
 from caelib import misclass, paths, viz  # noqa: E402
 from caelib.cae import CAE, CAEConfig  # noqa: E402
-
-
-class MeanCAE(nn.Module):
-    """Hand-built 'CAE': class code = (mean pixel, 0), individual code = x - mean; decode adds it back
-    (so the reconstruction is exact)."""
-
-    def encode(self, x):
-        m = x.mean(dim=(1, 2, 3))
-        return torch.stack([m, torch.zeros_like(m)], 1), x - m[:, None, None, None]
-
-    def decode(self, indiv, code):
-        return indiv + code[:, 0, None, None, None]
-
-
-class MeanClassifier(nn.Module):
-    """Hand-built black box: class 1 iff the mean pixel is > 0."""
-
-    def forward(self, x):
-        m = x.mean(dim=(1, 2, 3))
-        return 20 * torch.stack([-m, m], 1)
 
 
 def _pattern(mean: float, seed: int = 0, size: int = 8) -> torch.Tensor:

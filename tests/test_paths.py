@@ -16,6 +16,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
+from toys import MeanCAE, MeanClassifier  # noqa: E402
 
 from caelib import paths  # noqa: E402
 from caelib.cae import CAE, CAEConfig  # noqa: E402
@@ -38,25 +39,6 @@ def tiny():
     labels = torch.arange(60) % 3
     bank = paths.CodeBank.from_images(cae, images[:48], labels[:48])
     return cae, clf, bank, images[48:]
-
-
-class MeanCAE(nn.Module):
-    """Hand-built 'CAE': class code = (mean pixel, 0), individual code = x - mean; decode adds it back."""
-
-    def encode(self, x):
-        m = x.mean(dim=(1, 2, 3))
-        return torch.stack([m, torch.zeros_like(m)], 1), x - m[:, None, None, None]
-
-    def decode(self, indiv, code):
-        return indiv + code[:, 0, None, None, None]
-
-
-class MeanClassifier(nn.Module):
-    """Hand-built black box: class 1 iff the mean pixel is > 0."""
-
-    def forward(self, x):
-        m = x.mean(dim=(1, 2, 3))
-        return 20 * torch.stack([-m, m], 1)
 
 
 def _pattern(mean: float, seed: int = 0) -> torch.Tensor:
