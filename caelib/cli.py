@@ -5,6 +5,7 @@
     python -m caelib train-cae --folder imgs --steps 3000 --out cae.pt --classifier clf.pt   # resumes cae.pt
     torchrun --nproc_per_node 2 -m caelib train-cae ...       # the same with DistributedDataParallel
     python -m caelib explain a.png b.png --cae cae.pt --classifier clf.pt --out explained --json
+    python -m caelib student-notebooks students/              # the notebooks without their solutions
 
 Bad input (a folder with one class, an empty class folder, unreadable or too small images, a checkpoint for
 other images, a classifier with another number of classes) ends with a message saying what to do and exit
@@ -329,6 +330,30 @@ def cmd_tour(args: argparse.Namespace) -> int:
     return 0
 
 
+def _default_notebooks() -> Path | None:
+    folder = Path(__file__).resolve().parents[1] / "notebooks"
+    return folder if folder.is_dir() else None
+
+
+def cmd_student_notebooks(args: argparse.Namespace) -> int:
+    """Write the student versions of the notebooks: solution regions replaced by nbgrader's stub."""
+    from .student import write_student_notebooks
+
+    src = args.notebooks or _default_notebooks()
+    if src is None:
+        raise UsageError("no notebooks/ folder next to the caelib package: pass --notebooks FOLDER")
+    if not Path(src).exists():
+        raise UsageError(f"--notebooks {src}: no such file or folder")
+    done = write_student_notebooks(src, args.out_dir, force=args.force)
+    for d in done:
+        note = "" if d.regions else "   (no solution regions: copied without outputs)"
+        print(f"{d.written}: {d.exercises} exercises, {d.regions} solution regions replaced "
+              f"({d.lines_removed} solution lines removed){note}")
+    print(f"{len(done)} student notebooks in {args.out_dir}: each solution region reads '# YOUR CODE HERE' / "
+          "'raise NotImplementedError()'; exercises.check(...) tells a student whether an answer is right")
+    return 0
+
+
 # --------------------------------------------------------------------------------------------- parser
 
 
@@ -418,6 +443,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
     p.add_argument("--force", action="store_true", help="replace existing PNGs")
     _add_data_args(p, required=False)
+
+    p = command("student-notebooks", cmd_student_notebooks, "write the student versions of the course notebooks: "
+                "every '### BEGIN SOLUTION' ... '### END SOLUTION' region replaced by nbgrader's stub "
+                "('# YOUR CODE HERE' / 'raise NotImplementedError()'), outputs cleared",
+                "example:\n  python -m caelib student-notebooks students/\n\nnbgrader users can instead take the "
+                "notebooks as they are: the solution cells carry nbgrader's metadata.")
+    p.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="folder for the student notebooks")
+    p.add_argument("--notebooks", type=Path, help="a folder of notebooks (NN_*.ipynb) or one notebook (default: "
+                   "the notebooks/ folder of this checkout)")
+    p.add_argument("--force", action="store_true", help="replace student notebooks already in OUT_DIR")
     return parser
 
 

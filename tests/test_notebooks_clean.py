@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -26,9 +27,24 @@ def test_notebook_is_clean_and_follows_the_skeleton(path):
     for heading in ("What you will learn", "Prerequisites", "Run time"):
         assert heading in first.source, f"the first cell lacks {heading!r}"
     sources = [c.source for c in nb.cells]
-    start = next(i for i, s in enumerate(sources) if s.startswith("## Exercises"))
-    exercises = [c.source for c in nb.cells[start:] if c.cell_type == "code"]
+    start = next((i for i, s in enumerate(sources) if s.startswith("## Exercises")), None)
+    assert start is not None, "no markdown cell starting with '## Exercises' (2-4 exercises end every notebook)"
+    exercises = [c for c in nb.cells[start:] if c.cell_type == "code"]
     assert 2 <= len(exercises) <= 4
-    for src in exercises:
+    number = path.name[:2]
+    for k, cell in enumerate(exercises, 1):
+        src = cell.source
         assert "### BEGIN SOLUTION" in src and "### END SOLUTION" in src
-        assert "assert" in src.split("### END SOLUTION")[1], "each exercise ends with a check"
+        # nbgrader's solution-cell metadata (so that courses using nbgrader take the notebook as is) and our tag
+        assert "solution" in cell.metadata.get("tags", []), f"exercise {k}: tag the solution cell 'solution'"
+        grader = cell.metadata.get("nbgrader", {})
+        assert grader.get("solution") is True and grader.get("grade") is False and grader.get("task") is False, \
+            f"exercise {k}: nbgrader metadata {{'solution': true, 'grade': false, 'task': false, ...}} missing"
+        assert grader.get("grade_id") == f"ex{number}-{k}" and grader.get("schema_version") == 3, grader
+        assert grader.get("locked") is False
+        tail = src.split("### END SOLUTION")[1]
+        assert f'exercises.check("{number}.{k}"' in tail, \
+            f'exercise {k} ends with exercises.check("{number}.{k}", answer, ...) after the solution'
+    setup = next(c.source for c in nb.cells if c.cell_type == "code")
+    assert re.search(r"^from caelib import .*\bexercises\b", setup, re.M), \
+        "import the exercise checks in the set-up cell (from caelib import exercises)"

@@ -40,6 +40,7 @@ class Exercise:
     check: Callable[..., str | None]
     demo_right: Callable[[], tuple[Any, dict]]
     demo_wrong: Callable[[], tuple[Any, dict]]
+    accepts_none: bool = False      # None can be a right answer (e.g. "None if it never happens")
 
     @property
     def notebook(self) -> str:
@@ -68,15 +69,18 @@ _REGISTRY: dict[str, Exercise] = {}
 
 
 def exercise(id: str, question: str, *, demo_right: Callable[[], tuple[Any, dict]],
-             demo_wrong: Callable[[], tuple[Any, dict]]) -> Callable:
-    """Decorator that registers a check function under ``id`` ("NN.k": notebook NN, exercise k)."""
+             demo_wrong: Callable[[], tuple[Any, dict]], accepts_none: bool = False) -> Callable:
+    """Decorator that registers a check function under ``id`` ("NN.k": notebook NN, exercise k).
+
+    ``accepts_none``: ``None`` is a possible answer and goes to the check (otherwise ``None`` means "no answer
+    yet")."""
     if id.count(".") != 1 or not all(part.isdigit() for part in id.split(".")):
         raise ValueError(f"exercise ids look like '03.1' (notebook.number), got {id!r}")
 
     def register(fn: Callable[..., str | None]) -> Callable[..., str | None]:
         if id in _REGISTRY and _REGISTRY[id].check is not fn:
             raise ValueError(f"exercise {id} is registered twice")
-        _REGISTRY[id] = Exercise(id, question, fn, demo_right, demo_wrong)
+        _REGISTRY[id] = Exercise(id, question, fn, demo_right, demo_wrong, accepts_none)
         return fn
 
     return register
@@ -103,7 +107,7 @@ def check(id: str, answer: Any, *, quiet: bool = False, **context: Any) -> Resul
     exercises = registry()
     if id not in exercises:
         raise KeyError(f"no exercise {id!r}; known: {', '.join(exercises)}")
-    if answer is None or answer is Ellipsis:
+    if answer is Ellipsis or (answer is None and not exercises[id].accepts_none):
         result = Result(id, False, "No answer yet: set the answer variable in the cell above and run it.")
     else:
         try:
