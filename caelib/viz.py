@@ -407,10 +407,11 @@ def plot_path_probabilities(path, i: int, class_names, *, step: int | None = Non
         ax.axvline(flip, color="black", ls="--", lw=0.8)
         ax.text(flip, 1.02, " flip", fontsize=7, va="bottom")
     if step is not None:
-        ax.plot([step], [probs[step, tgt]], "o", color=colours[tgt], markeredgecolor="black", ms=8)
+        # above the legend (zorder 5), which may sit where the curves cross
+        ax.plot([step], [probs[step, tgt]], "o", color=colours[tgt], markeredgecolor="black", ms=8, zorder=6)
     ax.set_ylim(0, 1.08), ax.set_xlim(0, len(probs) - 1)
     ax.set_xlabel("step along the path", fontsize=8), ax.set_ylabel("probability", fontsize=8)
-    ax.tick_params(labelsize=7), ax.legend(fontsize=6, loc="center right")
+    ax.tick_params(labelsize=7), ax.legend(fontsize=6, loc="center right", framealpha=0.6)
     if title:
         ax.set_title(title, fontsize=8)
     return ax.figure
