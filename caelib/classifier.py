@@ -19,6 +19,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .checkpoints import config_from_dict, config_to_dict, load_checkpoint, load_state, save_checkpoint
+from .data import check_images
 from .device import resolve_device
 
 __all__ = [
@@ -86,6 +87,8 @@ class SmallCNN(nn.Module):
         return self.features[-1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[1] != self.config.channels:   # a clear message instead of conv2d's
+            check_images(x, channels=self.config.channels, what="the black box's input")
         h = self.features(x)  # (B, width * 2**(stages-1), H / 2**(stages-1), W / 2**(stages-1))
         return self.head(self.pool(h).flatten(1))  # (B, K)
 
@@ -279,12 +282,7 @@ class BlackBox(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.check_inputs:
-            try:
-                from .data import check_images
-            except ImportError:  # pragma: no cover - data module missing
-                check_images = None
-            if check_images is not None:
-                check_images(x, channels=self.channels, image_size=self.image_size, what="black-box input")
+            check_images(x, channels=self.channels, image_size=self.image_size, what="black-box input")
         logits = self.model(self.preprocess(x) if self.preprocess is not None else x)
         if not isinstance(logits, torch.Tensor) or logits.shape != (x.shape[0], self.num_classes):
             got = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__

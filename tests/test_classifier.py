@@ -182,3 +182,12 @@ def test_predict_proba_keeps_each_modules_own_mode() -> None:
     user[1].eval()                                  # a frozen batch norm inside a training model
     predict_proba(box, torch.rand(3, 1, 8, 8) * 2 - 1)
     assert box.training and user[0].training and not user[1].training
+
+
+def test_small_cnn_refuses_wrong_channels_and_shapes_with_a_clear_message():
+    model = SmallCNN(TINY)
+    with pytest.raises(ValueError, match="1 channel"):
+        model(torch.zeros(2, 3, 8, 8))
+    with pytest.raises(ValueError, match="batch dimension"):
+        model(torch.zeros(1, 8, 8))
+    assert model(torch.zeros(2, 1, 8, 8)).shape == (2, 2)
