@@ -33,7 +33,7 @@ from .cae import CAE
 from .classifier import predict_proba
 from .paths import CodeBank, CounterfactualPath, Route, _check_classes, counterfactual_path
 from .saliency import explain
-from .saliency_path import Variant, path_saliency
+from .saliency_path import Variant, path_saliency, pointing_game, scale_to_max
 
 Classifier = Callable[[torch.Tensor], torch.Tensor]
 
@@ -243,10 +243,6 @@ class MisclassExplanation:
         return self.path.frames[m, steps], steps
 
 
-def _scale(maps: torch.Tensor) -> torch.Tensor:
-    return maps / maps.flatten(1).amax(1).clamp_min(1e-12)[:, None, None, None]
-
-
 def explain_misclassified(cae: CAE, classifier: Classifier, images: torch.Tensor, labels: torch.Tensor, *,
                           reference, route: Route | None = None, steps: int = 11,
                           method: str = "integrated-gradients", tol: float = DEFAULT_TOL) -> MisclassExplanation:
@@ -263,22 +259,17 @@ def explain_misclassified(cae: CAE, classifier: Classifier, images: torch.Tensor
     x, label = images[index], torch.as_tensor(labels, dtype=torch.long).cpu()[index]
     predicted = predict_proba(classifier, x).argmax(1)
     path = counterfactual_path(cae, classifier, x, label, reference=reference, route=route, steps=steps)
-    cae_maps = path_saliency(path, Variant.DIFFERENCE, smooth=MAP_SMOOTH).sum(1, keepdim=True)   # (M, 1, H, W)
+    cae_maps = scale_to_max(path_saliency(path, Variant.DIFFERENCE, smooth=MAP_SMOOTH, normalise=False)
+                            .sum(1, keepdim=True))                                           # (M, 1, H, W)
     with warnings.catch_warnings():   # Captum's notes on batch sizes and on setting requires_grad: harmless here
         warnings.filterwarnings("ignore", message="Internal batch size")
         warnings.filterwarnings("ignore", message="Input Tensor 0 did not already require gradients")
-        method_maps = _scale(explain(method, classifier, path.counterfactual, target=path.target))
-    return MisclassExplanation(index=index, label=label, predicted=predicted, path=path, cae_maps=_scale(cae_maps),
+        method_maps = scale_to_max(explain(method, classifier, path.counterfactual, target=path.target))
+    return MisclassExplanation(index=index, label=label, predicted=predicted, path=path, cae_maps=cae_maps,
                                method_maps=method_maps, method=method, tol=tol)
 
 
 # ---- does the change land on the evidence? ----------------------------------------------------------------
-
-def _hit(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """(B,) 1 where the map's maximum lies inside the mask (pointing game, first maximum)."""
-    top = maps.sum(1).flatten(1).argmax(1, keepdim=True)
-    return masks.flatten(1).gt(0).gather(1, top)[:, 0].float()
-
 
 def lands_on_mask(expl: MisclassExplanation, masks: torch.Tensor) -> dict[str, torch.Tensor]:
     """Pointing game (higher is better) of each counterfactual against the evidence ``masks`` (N, 1, H, W)
@@ -293,12 +284,12 @@ def lands_on_mask(expl: MisclassExplanation, masks: torch.Tensor) -> dict[str, t
     has = m.flatten(1).sum(1) > 0
     paths = expl.path.flipped & has[expl.path.image_index]
     own = m[expl.path.image_index[paths]]
-    cae, method = _hit(expl.cae_maps[paths], own), _hit(expl.method_maps[paths], own)
+    cae, method = pointing_game(expl.cae_maps[paths], own), pointing_game(expl.method_maps[paths], own)
     images = [e for e in range(len(expl)) if has[e] and expl.found[e]]
     per_image_any = torch.zeros(len(expl)).index_add_(0, expl.path.image_index[paths], cae)
     common = torch.stack([expl.common(e) for e in images]) if images else torch.zeros(0, *m.shape[1:])
     sel = torch.tensor(images, dtype=torch.long)
-    return {"cae": cae, "method": method, "common": _hit(common, m[sel]) if images else torch.zeros(0),
+    return {"cae": cae, "method": method, "common": pointing_game(common, m[sel]) if images else torch.zeros(0),
             "any": (per_image_any[sel] > 0).float(), "chance": m[sel].flatten(1).mean(1), "image": sel}
 
 

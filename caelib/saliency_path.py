@@ -89,6 +89,11 @@ _MAPS = {Variant.DIFFERENCE: _difference, Variant.RECONSTRUCTION: _reconstructio
          Variant.PATH_WEIGHTED: _path_weighted}
 
 
+def scale_to_max(maps: torch.Tensor) -> torch.Tensor:
+    """Each map (B, C, H, W) divided by its maximum (a map that is all zero stays zero)."""
+    return maps / maps.flatten(1).amax(1).clamp_min(1e-12)[:, None, None, None]
+
+
 def path_saliency(path: CounterfactualPath, variant: Variant = Variant.PATH, *, smooth: float | None = None,
                   normalise: bool = True) -> torch.Tensor:
     """Maps (M, C, H, W) >= 0 of a batch of paths, one per path. ``smooth``: Gaussian sigma in pixels
@@ -98,7 +103,7 @@ def path_saliency(path: CounterfactualPath, variant: Variant = Variant.PATH, *, 
     maps = gaussian_blur(_MAPS[Variant(variant)](path).float(),
                          DEFAULT_SMOOTH[Variant(variant)] if smooth is None else smooth)
     if normalise:
-        maps = maps / maps.flatten(1).amax(1).clamp_min(1e-12)[:, None, None, None]
+        maps = scale_to_max(maps)
     return maps
 
 
@@ -151,7 +156,7 @@ class CAESaliency:
             maps = torch.zeros(len(inputs), *maps.shape[1:]).index_add_(0, path.image_index, maps) / (
                 len(path) // len(inputs))
         if self.normalise:
-            maps = maps / maps.flatten(1).amax(1).clamp_min(1e-12)[:, None, None, None]
+            maps = scale_to_max(maps)
         return maps, path
 
     def attribute(self, inputs: torch.Tensor, target=None, contrast=None) -> torch.Tensor:
