@@ -11,13 +11,17 @@ import torch
 from . import WrongAnswer, exercise
 from ._common import close, data, pair
 
+_KEEP: list[tempfile.TemporaryDirectory] = []
+
 
 @functools.lru_cache(maxsize=None)
 def _folders() -> Path:
     """A small image folder in both layouts (class sub-folders under train/ and test/; trainA/trainB/...)."""
     from ..data import save_image_folder
 
-    root = Path(tempfile.mkdtemp(prefix="caelib-exercise-10-"))
+    work = tempfile.TemporaryDirectory(prefix="caelib-exercise-10-")  # deleted when Python exits
+    _KEEP.append(work)
+    root = Path(work.name)
     made_train, made_test = data("lesions", "train", 16), data("lesions", "test", 8)
     save_image_folder(made_train, root / "sub" / "train")
     save_image_folder(made_test, root / "sub" / "test")
