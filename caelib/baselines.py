@@ -92,7 +92,10 @@ class CounterfactualBaseline:
     ``MedoidReference(bank)``: its most typical one). "The closest realistic image of class c" (GANMEX).
 
     ``contrast``: the class of the baseline, an int or (B,) ints; None: the class the black box
-    (``classifier``) finds most likely after its decision. Call it like any baseline of ``caelib.saliency``
+    (``classifier``) finds most likely after its decision. With ``classifier`` and a rule that proposes
+    several codes (``NearestReference(bank, n=5)``), the baseline is the first proposal (nearest first) that
+    the black box assigns to the contrast class, so that it is a counterfactual for this black box (the
+    first proposal when none is). Call it like any baseline of ``caelib.saliency``
     (``baseline=CounterfactualBaseline(...)``): ``baseline(x)`` -> (B, C, H, W)."""
 
     def __init__(self, cae, reference, contrast=None, *, classifier=None):
@@ -115,8 +118,21 @@ class CounterfactualBaseline:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         x = x.detach()
         class_x, indiv_x = encode_all(self.cae, x.cpu())
-        index = self.reference(class_x, self.classes(x))[:, 0]                       # (B,)
-        return decode_all(self.cae, indiv_x, self.reference.bank.codes[index]).to(x.device, x.dtype)
+        contrast = self.classes(x).cpu()
+        proposals = self.reference(class_x, contrast)                                  # (B, n)
+        codes = self.reference.bank.codes
+        out = decode_all(self.cae, indiv_x, codes[proposals[:, 0]])
+        if self.classifier is not None and proposals.shape[1] > 1:
+            done = predict_proba(self.classifier, out).argmax(1).cpu() == contrast        # (B,)
+            for j in range(1, proposals.shape[1]):
+                if done.all():
+                    break
+                todo = (~done).nonzero().flatten()
+                cand = decode_all(self.cae, indiv_x[todo], codes[proposals[todo, j]])
+                hit = predict_proba(self.classifier, cand).argmax(1).cpu() == contrast[todo]
+                out[todo[hit]] = cand[hit]
+                done[todo[hit]] = True
+        return out.to(x.device, x.dtype)
 
     def __repr__(self) -> str:
         return f"CounterfactualBaseline({self.reference!r}, contrast={self.contrast!r})"

@@ -52,6 +52,8 @@ class LossWeights:
                                # the class code too slowly on a CPU budget: measured)
     same_swap: float = 1.0     # caelib: a swap between two images of one class reconstructs the image
                                # (10 held the flip rate back: measured)
+    minimal_change: float = 0.0  # caelib option: a cross-class swap changes its image's reconstruction
+                               # as little as it must (L1, a counterfactual's sparsity prior)
     critic: float = 0.0        # optional: the black box gives a swap its class-code donor's class
     disc_class: float = 2.0    # discriminator: class cross-entropy on real images
 
@@ -131,6 +133,7 @@ def generator_losses(cae: CAE, disc: Discriminator, xa, xb, ya, yb,
         "swap_class": F.cross_entropy(cls_logit, y_sw),
         "code_class": F.cross_entropy(cae.code_head(s), y),
         "same_swap": _l1(x_sw[same], x[same]) if same.any() else x.new_zeros(()),
+        "minimal_change": _l1(x_sw[~same], x_rec[~same].detach()) if (~same).any() else x.new_zeros(()),
     }
     if critic is not None:
         losses["critic"] = F.cross_entropy(critic(x_sw), y_sw)

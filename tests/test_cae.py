@@ -155,3 +155,17 @@ def test_loss_weights_are_named_and_used():
     y = torch.tensor([0, 1, 0, 1])
     losses, _ = generator_losses(cae, disc, x, x.flip(0), y, y)
     assert set(losses) == names
+
+
+def test_minimal_change_is_the_cross_class_swaps_distance_to_their_reconstruction():
+    torch.manual_seed(0)
+    cae, disc = CAE(TINY), Discriminator(TINY)
+    x = torch.rand(4, 1, 32, 32) * 2 - 1
+    zeros = torch.zeros(4, dtype=torch.long)
+    same, _ = generator_losses(cae, disc, x, x.flip(0), zeros, zeros)
+    assert same["minimal_change"] == 0  # no cross-class pair, nothing to keep small
+    ya, yb = torch.tensor([0, 0, 1, 1]), torch.tensor([1, 0, 0, 1])
+    losses, x_sw = generator_losses(cae, disc, x, x.flip(0), ya, yb)
+    rec = cae.decode(cae.indiv_encoder(torch.cat([x, x.flip(0)])), cae.class_encoder(torch.cat([x, x.flip(0)])))
+    cross = torch.cat([ya != yb, ya != yb])
+    assert torch.allclose(losses["minimal_change"], (x_sw[cross] - rec[cross]).abs().mean(), atol=1e-6)
