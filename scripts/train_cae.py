@@ -48,7 +48,7 @@ def train_one(name: str, recipe: Recipe, out_dir: Path, work_dir: Path, progress
             "train_config": json.loads(json.dumps(asdict(recipe.train))), "dataset": recipe.dataset,
             "classifier": f"{recipe.classifier}-classifier.pt", "critic": recipe.critic,
             "history": result.history, "torch": torch.__version__, "python": platform.python_version(),
-            "command": f"python scripts/train_cae.py --only {name}"}
+            "command": f"python scripts/train_cae.py --only {name} --threads {torch.get_num_threads()}"}
     save_checkpoint(out_dir / f"{name}-cae.pt", kind="cae", config=asdict(recipe.model),
                     state={"cae": result.cae.state_dict(), "discriminator": result.disc.state_dict()}, meta=meta)
     return {"name": name, "seconds": round(result.seconds, 1), **{k: v for k, v in report.items()
