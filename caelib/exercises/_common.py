@@ -58,6 +58,23 @@ def same_ints(answer: Any, truth: torch.Tensor, what: str, *, agree: float = 1.0
                           f"{': ' + hint if hint else ''}")
 
 
+def demo(truth, context, wrong=None):
+    """A demonstration for ``exercise(demo_right=..., demo_wrong=...)``: a function that builds the context once
+    (``context()``, a dict) and returns ``(truth(**context), context)``, the answer passed through ``wrong``
+    first when given (e.g. ``swapped``, for a demonstration of a wrong answer)."""
+    def make():
+        ctx = context()
+        answer = truth(**ctx)
+        return (answer if wrong is None else wrong(answer)), ctx
+    return make
+
+
+def swapped(answer):
+    """A wrong answer for a pair: its two values in the wrong order."""
+    a, b = answer
+    return b, a
+
+
 @functools.lru_cache(maxsize=None)
 def models(name: str = "lesions"):
     """The shipped models of ``name`` (loaded once)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from . import exercise
-from ._common import close, data, models, pair, same_ints
+from ._common import close, data, demo, models, pair, same_ints, swapped
 
 
 def _recon_errors(cae, images, labels, num_classes):
@@ -55,8 +55,8 @@ def _ctx_centroid():
 
 
 @exercise("02.2", "Accuracy of a nearest-centroid classifier on class codes.",
-          demo_right=lambda: (_centroid_accuracy(**_ctx_centroid()), _ctx_centroid()),
-          demo_wrong=lambda: (1 - _centroid_accuracy(**_ctx_centroid()), _ctx_centroid()))   # the error rate
+          demo_right=demo(_centroid_accuracy, _ctx_centroid),
+          demo_wrong=demo(_centroid_accuracy, _ctx_centroid, lambda accuracy: 1 - accuracy))   # the error rate
 def check_centroid_accuracy(answer, *, cae, train_images, train_labels, images, labels):
     close(answer, _centroid_accuracy(cae, train_images, train_labels, images, labels), "accuracy", atol=0.01,
           hint="average the class codes of each class's training images, assign each test image to the "
@@ -70,8 +70,8 @@ def _swapped_predictions(cae, classifier, normal, lesion):
     s_n, c_n = encode_all(cae, normal)
     s_l, _ = encode_all(cae, lesion)
     own = predict_proba(classifier, decode_all(cae, c_n, s_n)).argmax(1)
-    swapped = predict_proba(classifier, decode_all(cae, c_n, s_l)).argmax(1)
-    return own, swapped
+    with_lesion_code = predict_proba(classifier, decode_all(cae, c_n, s_l)).argmax(1)
+    return own, with_lesion_code
 
 
 def _ctx_swap():
@@ -80,19 +80,14 @@ def _ctx_swap():
             "lesion": d.images[d.labels == 1][:12]}
 
 
-def _wrong_swap():
-    c = _ctx_swap()
-    own, swapped = _swapped_predictions(**c)
-    return (swapped, own), c                                     # the two swapped
-
-
 @exercise("02.3", "Black-box decisions on normal images decoded with their own / a lesion image's class code.",
-          demo_right=lambda: (_swapped_predictions(**_ctx_swap()), _ctx_swap()), demo_wrong=_wrong_swap)
+          demo_right=demo(_swapped_predictions, _ctx_swap),
+          demo_wrong=demo(_swapped_predictions, _ctx_swap, swapped))
 def check_swap_direction(answer, *, cae, classifier, normal, lesion):
     pred_own, pred_swapped = pair(answer, "pred_own, pred_swapped")
-    own, swapped = _swapped_predictions(cae, classifier, normal, lesion)
+    own, with_lesion_code = _swapped_predictions(cae, classifier, normal, lesion)
     same_ints(pred_own, own, "pred_own", agree=0.98, hint="decode each normal image's individual code with its "
               "own class code")
-    same_ints(pred_swapped, swapped, "pred_swapped", agree=0.98, hint="decode each normal image's individual "
+    same_ints(pred_swapped, with_lesion_code, "pred_swapped", agree=0.98, hint="decode each normal image's individual "
               "code with the class code of a lesion image (swap.encode_all returns (class codes, individual "
               "codes); swap.decode_all takes (cae, individual codes, class codes))")

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from . import WrongAnswer, exercise
-from ._common import close, data, models, pair
+from ._common import close, data, demo, models, pair
 
 
 def _conf():
@@ -48,7 +48,7 @@ def _wrong_gap():
 
 
 @exercise("03.2", "Largest |swap(x, x) - reconstruct(x)| on a few test images.",
-          demo_right=lambda: (_self_gap(**_ctx_gap()), _ctx_gap()), demo_wrong=_wrong_gap)
+          demo_right=demo(_self_gap, _ctx_gap), demo_wrong=_wrong_gap)
 def check_self_swap(answer, *, cae, images):
     truth = _self_gap(cae, images)
     close(answer, truth, "gap", atol=1e-5, rtol=0.1, hint="compare the self-swap with the reconstruction "
@@ -78,7 +78,7 @@ def _wrong_shares():
 
 
 @exercise("03.3", "Share of the swap's change inside the (dilated) evidence masks, and the masks' share of the area.",
-          demo_right=lambda: (_shares(**_ctx_shares()), _ctx_shares()), demo_wrong=_wrong_shares)
+          demo_right=demo(_shares, _ctx_shares), demo_wrong=_wrong_shares)
 def check_change_shares(answer, *, change, masks):
     if masks is None:
         raise WrongAnswer("this dataset has no evidence masks: skip this exercise")

@@ -7,7 +7,7 @@ import functools
 import torch
 
 from . import WrongAnswer, exercise
-from ._common import close, data, models
+from ._common import close, data, demo, models
 
 
 def _decision():
@@ -62,7 +62,7 @@ def _wrong_knn():
 
 
 @exercise("04.2", "5-NN accuracy of the class codes projected on the 2-D PCA plane.",
-          demo_right=lambda: (_knn_2d(**_ctx_knn()), _ctx_knn()), demo_wrong=_wrong_knn)
+          demo_right=demo(_knn_2d, _ctx_knn), demo_wrong=_wrong_knn)
 def check_knn_2d(answer, *, cae, plane, train_images, train_labels, points, labels):
     close(answer, _knn_2d(cae, plane, train_images, train_labels, points, labels), "knn_2d", atol=0.005,
           hint="encode the training images, project their class codes with the same plane (plane.project), and "
@@ -95,7 +95,7 @@ def _wrong_flip():
 
 
 @exercise("04.3", "First of 8 steps on the straight line towards the target class's mean class code that the "
-          "black box assigns to the target.", demo_right=lambda: (_first_flip(**_ctx_flip()), _ctx_flip()),
+          "black box assigns to the target.", demo_right=demo(_first_flip, _ctx_flip),
           demo_wrong=_wrong_flip, accepts_none=True)
 def check_first_flip(answer, *, cae, classifier, codes, indiv, labels, image, target):
     truth = _first_flip(cae, classifier, codes, indiv, labels, image, target)

@@ -7,7 +7,7 @@ import functools
 import torch
 
 from . import exercise
-from ._common import close, data, models, pair
+from ._common import close, data, demo, models, pair
 
 
 @functools.lru_cache(maxsize=None)
@@ -38,7 +38,7 @@ def _wrong_at_flip():
 
 
 @exercise("05.1", "The target class's probability at each flip of the paths of 'One path'.",
-          demo_right=lambda: (_at_flip(**_ctx_path()), _ctx_path()), demo_wrong=_wrong_at_flip)
+          demo_right=demo(_at_flip, _ctx_path), demo_wrong=_wrong_at_flip)
 def check_at_flip(answer, *, path):
     close(answer, _at_flip(path), "at_flip", atol=1e-5, hint="keep the flipped paths only (path.flipped) and read "
           "path.target_probs at each one's flip step (path.flip_index)")
@@ -71,7 +71,7 @@ def _wrong_flip0():
 
 
 @exercise("05.2", "Paths that flip at step 0, counted from flip_index and from the black box on reconstructions.",
-          demo_right=lambda: (_flip0_counts(**_ctx_flip0()), _ctx_flip0()), demo_wrong=_wrong_flip0)
+          demo_right=demo(_flip0_counts, _ctx_flip0), demo_wrong=_wrong_flip0)
 def check_flip0(answer, *, cae, classifier, x, reference):
     n_flip0, n_direct = pair(answer, "n_flip0, n_direct")
     truth0, truth_direct = _flip0_counts(cae, classifier, x, reference)
@@ -102,7 +102,7 @@ def _wrong_shares():
 
 
 @exercise("05.3", "Share of images with at least one flipping path among 3 nearest references, and with 1.",
-          demo_right=lambda: (_flip_shares(**_ctx_shares())[:2], _ctx_shares()), demo_wrong=_wrong_shares)
+          demo_right=demo(_flip_shares, _ctx_shares, lambda shares: shares[:2]), demo_wrong=_wrong_shares)
 def check_flip_shares(answer, *, cae, classifier, x, bank):
     any_flip, one_flip = pair(answer, "any_flip, one_flip")
     truth_any, truth_one, _ = _flip_shares(cae, classifier, x, bank)

@@ -8,7 +8,7 @@ import functools
 import torch
 
 from . import exercise
-from ._common import close, data, models, pair, same_ints
+from ._common import close, data, demo, models, pair, same_ints, swapped
 
 
 @functools.lru_cache(maxsize=None)
@@ -42,7 +42,7 @@ def _wrong_chance():
 
 
 @exercise("06.1", "The random map's mean top-k IoU and the chance level a / (2 - a).",
-          demo_right=lambda: (_chance(**_ctx_chance()), _ctx_chance()), demo_wrong=_wrong_chance)
+          demo_right=demo(_chance, _ctx_chance), demo_wrong=_wrong_chance)
 def check_chance(answer, *, random_map, masks):
     iou_random, iou_chance = pair(answer, "iou_random, iou_chance")
     truth_iou, truth_chance = _chance(random_map, masks)
@@ -67,14 +67,8 @@ def _ctx_auroc():
     return {"saliency_map": xg.grad.abs().detach(), "masks": masks}
 
 
-def _wrong_auroc():
-    c = _ctx_auroc()
-    raw, smooth = _aurocs(**c)
-    return (smooth, raw), c                                                     # the two swapped
-
-
 @exercise("06.2", "Mask AUROC of the gradient map, raw and blurred by 2 pixels.",
-          demo_right=lambda: (_aurocs(**_ctx_auroc()), _ctx_auroc()), demo_wrong=_wrong_auroc)
+          demo_right=demo(_aurocs, _ctx_auroc), demo_wrong=demo(_aurocs, _ctx_auroc, swapped))
 def check_aurocs(answer, *, saliency_map, masks):
     auroc_raw, auroc_smooth = pair(answer, "auroc_raw, auroc_smooth")
     truth_raw, truth_smooth = _aurocs(saliency_map, masks)
@@ -110,14 +104,8 @@ def _ctx_flips():
     return dict(_ctx_flips_cached())
 
 
-def _wrong_flips():
-    c = _ctx_flips()
-    trained, broken = _flips(**c)
-    return (broken, trained), c                                                 # the two swapped
-
-
 @exercise("06.3", "Flip steps of the medoid paths for the trained and for the randomised black box.",
-          demo_right=lambda: (_flips(**_ctx_flips()), _ctx_flips()), demo_wrong=_wrong_flips)
+          demo_right=demo(_flips, _ctx_flips), demo_wrong=demo(_flips, _ctx_flips, swapped))
 def check_flips(answer, *, cae, classifier, broken, x, reference):
     flip_trained, flip_broken = pair(answer, "flip_trained, flip_broken")
     truth_trained, truth_broken = _flips(cae, classifier, broken, x, reference)

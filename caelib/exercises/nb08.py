@@ -7,7 +7,7 @@ import functools
 import torch
 
 from . import WrongAnswer, exercise
-from ._common import close, pair
+from ._common import close, demo, pair, swapped
 
 
 @functools.lru_cache(maxsize=None)
@@ -35,8 +35,7 @@ def _ctx_alone():
 
 
 @exercise("08.1", "Fraction still called 'lesion' with only the first lesion kept, and with both lesions removed.",
-          demo_right=lambda: (_alone(**_ctx_alone()), _ctx_alone()),
-          demo_wrong=lambda: (_alone(**_ctx_alone())[::-1], _ctx_alone()))
+          demo_right=demo(_alone, _ctx_alone), demo_wrong=demo(_alone, _ctx_alone, swapped))
 def check_alone(answer, *, classifier, x, lesion_masks):
     only_first, neither = pair(answer, "only_first, neither")
     truth_first, truth_neither = _alone(classifier, x, lesion_masks)
@@ -70,7 +69,7 @@ def _ctx_minimal():
 
 
 @exercise("08.2", "Is the explanation sufficient, and how many of its pixels could each be dropped alone?",
-          demo_right=lambda: (_minimal(**_ctx_minimal()), _ctx_minimal()),
+          demo_right=demo(_minimal, _ctx_minimal),
           demo_wrong=lambda: ((True, 0), _ctx_minimal()))
 def check_minimal(answer, *, classifier, x, mask, replacement):
     sufficient, droppable = pair(answer, "sufficient, droppable")
@@ -103,7 +102,7 @@ def _ctx_or_and():
 
 
 @exercise("08.3", "Number of explanations of the OR and of the AND two-squares black box on the same image.",
-          demo_right=lambda: (_or_and(**_ctx_or_and()), _ctx_or_and()),
+          demo_right=demo(_or_and, _ctx_or_and),
           demo_wrong=lambda: ((2, 2), _ctx_or_and()))
 def check_or_and(answer, *, config):
     n_or, n_and = pair(answer, "n_or, n_and")

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from . import WrongAnswer, exercise
-from ._common import close, data, pair
+from ._common import close, data, demo, pair, swapped
 
 _KEEP: list[tempfile.TemporaryDirectory] = []
 
@@ -99,14 +99,8 @@ def _ctx_agree():
     return dict(_ctx_cached())
 
 
-def _wrong_agree():
-    c = _ctx_agree()
-    agree_wrong, agree_right = _agreements(**c)
-    return (agree_right, agree_wrong), c                                   # the two swapped
-
-
 @exercise("10.2", "Agreement with your own pipeline: the wrapping that forgets the normalisation, and the correct one.",
-          demo_right=lambda: (_agreements(**_ctx_agree()), _ctx_agree()), demo_wrong=_wrong_agree)
+          demo_right=demo(_agreements, _ctx_agree), demo_wrong=demo(_agreements, _ctx_agree, swapped))
 def check_agreements(answer, *, model, images, own, decisions):
     agree_wrong, agree_right = pair(answer, "agree_wrong, agree_right")
     truth_wrong, truth_right = _agreements(model, images, own, decisions)
@@ -142,7 +136,7 @@ def _wrong_message():
 
 
 @exercise("10.3", "The error message for images smaller than the size asked for, without upscale.",
-          demo_right=lambda: (_message(**_ctx_message()), _ctx_message()), demo_wrong=_wrong_message)
+          demo_right=demo(_message, _ctx_message), demo_wrong=_wrong_message)
 def check_message(answer, *, root):
     if not isinstance(answer, str):
         raise WrongAnswer("message should be the error's text: str(err)")
