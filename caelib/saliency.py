@@ -3,8 +3,9 @@
 The methods (``METHODS``, by name; notebook 06 compares them, ``benchmarks/saliency.py`` measures them):
 
 - CAE, from a counterfactual path (``caelib.saliency_path.CAESaliency``; Xie et al., ICDE 2024):
-  ``cae`` (|x_cf - x|, the paper's map), ``cae-reconstruction``, ``cae-path`` and ``cae-path-weighted``
-  (caelib's variants, see ``saliency_path.Variant``). They need the CAE (``cae=``) and a reference rule
+  ``cae`` (|x_cf - x|, the paper's map), ``cae-reconstruction``, ``cae-path``, ``cae-path-weighted`` and
+  ``cae-path-gradient`` (caelib's variants, see ``saliency_path.Variant``; the last one integrates the
+  black box's gradient along the path). They need the CAE (``cae=``) and a reference rule
   (``reference=``, or ``bank=`` for ``MedoidReference(bank)``).
 - Captum's attribution methods, run as they are (Kokhlikyan et al., 2020): ``saliency`` (Simonyan et al.,
   2014), ``input-x-gradient`` (Shrikumar et al., 2016), ``integrated-gradients`` (Sundararajan et al.,
@@ -262,6 +263,8 @@ METHODS: dict[str, Method] = {m.name: m for m in [
            summary="change summed along the whole path, smoothed (caelib)"),
     Method("cae-path-weighted", "CAE", Reduce.ABS, _build_cae(Variant.PATH_WEIGHTED), _CAE_OPTIONS, needs_cae=True,
            summary="path change weighted by the change of p(target), smoothed (caelib)"),
+    Method("cae-path-gradient", "CAE", Reduce.ABS, _build_cae(Variant.PATH_GRADIENT), _CAE_OPTIONS, needs_cae=True,
+           summary="black box's gradient integrated along the path, positive part, smoothed (caelib)"),
     Method("saliency", "gradient", Reduce.ABS, _build_saliency, summary="|d logit / d x| (Simonyan et al. 2014)"),
     Method("input-x-gradient", "gradient", Reduce.ABS, _build_input_x_gradient,
            summary="x * gradient (Shrikumar et al. 2016)"),

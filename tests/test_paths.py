@@ -20,7 +20,14 @@ from toys import MeanCAE, MeanClassifier  # noqa: E402
 
 from caelib import paths  # noqa: E402
 from caelib.cae import CAE, CAEConfig  # noqa: E402
-from caelib.saliency_path import CAESaliency, Variant, gaussian_blur, path_saliency, pointing_game  # noqa: E402
+from caelib.saliency_path import (  # noqa: E402
+    CAESaliency,
+    Variant,
+    gaussian_blur,
+    path_gradients,
+    path_saliency,
+    pointing_game,
+)
 from caelib.swap import decode_all, encode_all  # noqa: E402
 
 CFG = CAEConfig(image_size=16, width=4, n_res=1, mlp_dim=16, class_dim=4, num_classes=3, disc_width=4)
@@ -282,6 +289,48 @@ def test_saliency_variants_by_hand(tiny):
     upto = sum((f[s + 1] - f[s]).abs() for s in range(int(stopped.end_index[i])))   # a stopped path: to the flip
     torch.testing.assert_close(path_saliency(stopped, Variant.PATH, smooth=0, normalise=False)[i],
                                upto if int(stopped.end_index[i]) > 0 else torch.zeros_like(whole), atol=1e-6, rtol=1e-4)
+
+
+def _margin(clf, images, path):
+    out = clf(images)
+    return out.gather(1, path.source[:, None])[:, 0] - out.gather(1, path.target[:, None])[:, 0]
+
+
+def test_path_gradients_add_up_to_the_change_of_the_margin(tiny):
+    cae, clf, bank, x = tiny
+    path = paths.counterfactual_path(cae, clf, x, reference=paths.MedoidReference(bank), steps=6, stop_at_flip=False)
+    with torch.no_grad():
+        change = _margin(clf, path.x, path) - _margin(clf, path.frames[:, -1], path)
+    # a linear black box has one gradient everywhere: exact with a single midpoint per segment
+    torch.testing.assert_close(path_gradients(path, clf, substeps=1).flatten(1).sum(1), change, atol=1e-3, rtol=1e-4)
+    torch.manual_seed(3)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(256, 32), nn.Tanh(), nn.Linear(32, 3)).eval()
+    path = paths.counterfactual_path(cae, net, x, target=(torch.softmax(net(x), 1).argmax(1) + 1) % 3,
+                                     reference=paths.MedoidReference(bank), steps=6, stop_at_flip=False)
+    with torch.no_grad():
+        change = _margin(net, path.x, path) - _margin(net, path.frames[:, -1], path)
+    err = [float((path_gradients(path, net, substeps=n).flatten(1).sum(1) - change).abs().max()) for n in (1, 16)]
+    assert err[1] < err[0] and err[1] < 0.02 * float(change.abs().max())   # the midpoint rule converges
+    with pytest.raises(ValueError, match="substeps"):
+        path_gradients(path, net, substeps=0)
+
+
+def test_path_gradient_map_reads_the_black_box(tiny):
+    cae, clf, bank, x = tiny
+    path = paths.counterfactual_path(cae, clf, x, reference=paths.MedoidReference(bank), steps=6, stop_at_flip=False)
+    with pytest.raises(ValueError, match="classifier="):
+        path_saliency(path, Variant.PATH_GRADIENT)
+    maps = path_saliency(path, Variant.PATH_GRADIENT, smooth=0, normalise=False, classifier=clf)
+    torch.testing.assert_close(maps, path_gradients(path, clf).clamp_min(0))
+    other = nn.Sequential(nn.Flatten(), nn.Linear(256, 3)).eval()     # same path, another black box's gradients
+    changed = path_saliency(path, Variant.PATH_GRADIENT, smooth=0, normalise=False, classifier=other)
+    assert (changed - maps).abs().max() > 0.1 * maps.abs().max()
+    # where the black box does not look, the map is zero: a black box blind to the left half
+    with torch.no_grad():
+        blind = nn.Sequential(nn.Flatten(), nn.Linear(256, 3)).eval()
+        blind[1].weight.view(3, 16, 16)[:, :, :8] = 0
+    half = path_saliency(path, Variant.PATH_GRADIENT, smooth=0, normalise=False, classifier=blind)
+    assert half[..., :8].abs().max() == 0 and half[..., 8:].max() > 0
 
 
 def test_gaussian_blur():

@@ -50,7 +50,8 @@ class Linear(nn.Module):
 
 
 def test_registry_names_and_families():
-    assert set(saliency.CAE_METHODS) == {"cae", "cae-reconstruction", "cae-path", "cae-path-weighted"}
+    assert set(saliency.CAE_METHODS) == {"cae", "cae-reconstruction", "cae-path", "cae-path-weighted",
+                                         "cae-path-gradient"}
     assert set(saliency.CAPTUM_METHODS) == {"saliency", "input-x-gradient", "integrated-gradients", "deeplift",
                                             "guided-backprop", "gradcam", "occlusion", "lime", "kernel-shap"}
     assert set(saliency.BASELINES) == {"random", "sobel", "centre"}
