@@ -183,7 +183,7 @@ def shortcut(args, csv_rows: list) -> list[str]:
     results, reports = {}, {}
     for v, (models, _, _, bank) in loaded.items():
         reports[v] = bl.shortcut_report(models.cae, clf, test, train, n=args.n_report, seed=args.seed)
-        for method in ("cae", "cae-path"):
+        for method in ("cae", "cae-path", "cae-path-gradient"):
             results[(f"{method} ({v})", "(path to the medoid)")], _ = bl.score(
                 bl.cae_explainer(method, models.cae, paths.MedoidReference(bank)), clf, x, target, **common)
     bank0 = loaded["default CAE"][3]
