@@ -325,7 +325,8 @@ def cmd_tour(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     m = run_tour(args.out, dataset=args.dataset, n_test=args.n_test, force=args.force, progress=not args.quiet)
     _log(f"report written to {Path(args.out) / 'index.html'} (and index.md) in {time.perf_counter() - t0:.1f} s")
-    keys = ["classifier_accuracy", "swap_flip_rate", "recon_accuracy", "path_flip_rate", "pointing_game"]
+    keys = ["classifier_accuracy", "swap_flip_rate", "recon_accuracy", "path_flip_rate", "pointing_game",
+            "pointing_game_path_gradient"]
     _log("  " + ", ".join(f"{k} {m[k]:.3f}" for k in keys if k in m))
     return 0
 

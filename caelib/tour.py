@@ -118,7 +118,7 @@ def run_tour(out: str | Path, *, dataset: str = "lesions", n_test: int = 1000, n
     from .classifier import evaluate_classifier, predict_proba
     from .data import brightest_pixel_hit_rate, load_dataset
     from .pretrained import pretrained
-    from .saliency_path import CAESaliency, Variant, pointing_game
+    from .saliency_path import CAESaliency, Variant, path_saliency, pointing_game, scale_to_max
 
     out = check_output_folder(out, force)
     start = time.perf_counter()
@@ -211,16 +211,20 @@ def run_tour(out: str | Path, *, dataset: str = "lesions", n_test: int = 1000, n
 
     with stage("saliency"):
         rep.heading("5. CAE saliency")
-        rep.text("The saliency map sums how much each pixel changes along the path (caelib's path variant, "
-                 "smoothed by 2 px). On the synthetic lesions the true evidence is known, so the pointing game "
-                 "(does the map's maximum fall inside the lesion?) measures it, against two baselines.")
+        rep.text("The path map sums how much each pixel changes along the path (caelib's path variant, smoothed "
+                 "by 2 px); the path-gradient map weights that change by the black box's own gradient, integrated "
+                 "along the same path (it shows what moved the black box, not only what the CAE changed). On the "
+                 "synthetic lesions the true evidence is known, so the pointing game (does the map's maximum fall "
+                 "inside the lesion?) measures both, against two baselines.")
+        grad_maps = scale_to_max(path_saliency(path, Variant.PATH_GRADIENT, classifier=classifier, normalise=False))
         if test.masks is not None:
             ms = test.masks[sick[:n_saliency]]
             m["pointing_game"] = float(pointing_game(maps, ms).mean())
+            m["pointing_game_path_gradient"] = float(pointing_game(grad_maps, ms).mean())
             m["pointing_game_random_pixel"] = float(ms.flatten(1).mean(1).mean())
             m["pointing_game_brightest_pixel"] = brightest_pixel_hit_rate(test.subset(sick[:n_saliency]))
             m["saliency_images"] = len(xs)
-        rep.figure(save(viz.plot_saliency_grid(xs[:8], {"CAE path": maps[:8]},
+        rep.figure(save(viz.plot_saliency_grid(xs[:8], {"CAE path": maps[:8], "CAE path-gradient": grad_maps[:8]},
                                                masks=None if test.masks is None else test.masks[sick[:8]]),
                         "6_saliency.png"), "CAE saliency maps (cyan: true evidence, where known)")
         history = models.meta.get("history") or []
@@ -247,7 +251,8 @@ def run_tour(out: str | Path, *, dataset: str = "lesions", n_test: int = 1000, n
             ["paths flipped already at step 0 (the reconstruction)", m["path_flip_at_step_0"], "\u2193", "-"],
         ]
         if "pointing_game" in m:
-            table += [["pointing game, CAE saliency", m["pointing_game"], "\u2191", "-"],
+            table += [["pointing game, CAE saliency (path)", m["pointing_game"], "\u2191", "-"],
+                      ["pointing game, CAE saliency (path-gradient)", m["pointing_game_path_gradient"], "\u2191", "-"],
                       ["pointing game, a random pixel (baseline)", m["pointing_game_random_pixel"], "\u2191", "-"],
                       ["pointing game, the brightest pixel (baseline)", m["pointing_game_brightest_pixel"], "\u2191",
                        "-"]]

@@ -153,7 +153,8 @@ def test_tour_writes_a_report_and_refuses_to_overwrite_it(tmp_path: Path, capsys
     names = {p.name for p in out.iterdir()}
     assert {"index.md", "index.html", "metrics.json", "1_dataset.png", "3_swaps.png", "5_path.png",
             "6_saliency.png"} <= names
-    for key in ("classifier_accuracy", "swap_flip_rate", "recon_accuracy", "path_flip_rate", "pointing_game"):
+    for key in ("classifier_accuracy", "swap_flip_rate", "recon_accuracy", "path_flip_rate", "pointing_game",
+                "pointing_game_path_gradient"):
         assert 0 <= m[key] <= 1, key
         assert f"{m[key]:.3f}" in (out / "index.md").read_text()
     assert json.loads((out / "metrics.json").read_text())["swap_flip_rate"] == m["swap_flip_rate"]
