@@ -176,6 +176,10 @@ class DiscriminatorStep(nn.Module):
         return discriminator_losses(self.disc, x_real, y_real, x_fake)
 
 
+# Memory format of both networks while they train: channels-last runs the small convolutions of caelib's CAE
+# 10-20% faster on a CPU (benchmarks/train_speed.py); the trained CAE is handed back in the usual format.
+MEMORY_FORMAT = torch.channels_last
+
 RANK_SEED_STRIDE = 10_007  # rank r > 0 of a process group draws its pairs with seed + r * RANK_SEED_STRIDE
 
 
@@ -259,7 +263,7 @@ def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig 
             sampler.generator.manual_seed(config.seed + rank * RANK_SEED_STRIDE + int(ck["meta"]["step"]))
         step, seconds = int(ck["meta"]["step"]), float(ck["meta"].get("seconds", 0.0))
         history = list(ck["meta"].get("history", []))
-    cae.to(dev).train(), disc.to(dev).train()
+    cae.to(dev, memory_format=MEMORY_FORMAT).train(), disc.to(dev, memory_format=MEMORY_FORMAT).train()
     images, labels = images.to(dev), labels.to(dev)
     if critic is not None:
         critic = critic.to(dev).eval()
@@ -323,7 +327,9 @@ def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig 
     bar.close()
     seconds += time.perf_counter() - t0
     cae.eval(), disc.eval()
-    return TrainResult(cae=cae.cpu(), disc=disc.cpu(), history=history, seconds=seconds, step=step)
+    plain = torch.contiguous_format
+    return TrainResult(cae=cae.to("cpu", memory_format=plain), disc=disc.to("cpu", memory_format=plain),
+                       history=history, seconds=seconds, step=step)
 
 
 def _plain(d: dict) -> dict:
