@@ -60,18 +60,6 @@ def wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float) -> No
     raise TimeoutError(f"{url} did not answer within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
 
 
-def wait_port(port: int, proc: subprocess.Popen, log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with code {proc.returncode}:\n{log.read_text()[-3000:]}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.5)
-    raise TimeoutError(f"port {port} did not open within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
-
-
 @dataclass
 class Server:
     """A Jupyter server (``jupyter lab`` or ``voila``) on 127.0.0.1, logging into ``log``."""
@@ -116,46 +104,53 @@ def copy_notebooks(tmp: Path) -> Path:
     return dest
 
 
+def _serve(cmd_for_port, log: Path, ready_path: str, cwd: Path, tmp: Path, timeout: float, tries: int = 3) -> Server:
+    """Start the server ``cmd_for_port(port)`` on a free port and wait until ``ready_path`` answers over HTTP.
+    A port that another process took first (the server exits saying so) is retried on a new port; any other
+    failure raises with the server's log."""
+    for attempt in range(tries):
+        port = free_port()
+        with open(log, "w") as fh:
+            proc = subprocess.Popen(cmd_for_port(port), stdout=fh, stderr=subprocess.STDOUT, env=_env(tmp), cwd=cwd)
+        server = Server(proc, f"http://127.0.0.1:{port}", log)
+        try:
+            wait_http(server.url + ready_path, proc, log, timeout)
+            return server
+        except RuntimeError:
+            server.stop()
+            if "already in use" not in server.log_text() or attempt == tries - 1:
+                raise
+        except BaseException:
+            server.stop()
+            raise
+    raise AssertionError("unreachable")
+
+
 def start_lab(tmp: Path, root_dir: Path, timeout: float = 120) -> Server:
     settings = tmp / "settings"
     for name, value in LAB_SETTINGS.items():
         path = settings / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(value))
-    port = free_port()
-    log = tmp / "jupyterlab.log"
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-           "--ServerApp.port_retries=0", "--IdentityProvider.token=", "--ServerApp.password=",
-           "--ServerApp.disable_check_xsrf=True", f"--ServerApp.root_dir={root_dir}",
-           f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={tmp / 'workspaces'}",
-           "--LabApp.expose_app_in_browser=True", "--LabServerApp.news_url=", "--allow-root"]
-    with open(log, "w") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=_env(tmp), cwd=root_dir)
-    url = f"http://127.0.0.1:{port}"
-    server = Server(proc, url, log)
-    try:
-        wait_http(f"{url}/api/status", proc, log, timeout)
-    except BaseException:
-        server.stop()
-        raise
-    return server
+
+    def cmd(port: int) -> list[str]:
+        return [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
+                f"--ServerApp.port={port}", "--ServerApp.port_retries=0", "--IdentityProvider.token=",
+                "--ServerApp.password=", "--ServerApp.disable_check_xsrf=True", f"--ServerApp.root_dir={root_dir}",
+                f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={tmp / 'workspaces'}",
+                "--LabApp.expose_app_in_browser=True", "--LabServerApp.news_url=", "--allow-root"]
+
+    return _serve(cmd, tmp / "jupyterlab.log", "/api/status", root_dir, tmp, timeout)
 
 
 def start_voila(tmp: Path, notebook: Path, timeout: float = 120) -> Server:
-    port = free_port()
-    log = tmp / "voila.log"
-    cmd = [sys.executable, "-m", "voila", str(notebook), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1",
-           "--Voila.port_retries=0"]
-    with open(log, "w") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=_env(tmp), cwd=notebook.parent)
-    url = f"http://127.0.0.1:{port}"
-    server = Server(proc, url, log)
-    try:
-        wait_port(port, proc, log, timeout)   # not GET /: that would already run the notebook
-    except BaseException:
-        server.stop()
-        raise
-    return server
+    def cmd(port: int) -> list[str]:
+        return [sys.executable, "-m", "voila", str(notebook), "--no-browser", f"--port={port}",
+                "--Voila.ip=127.0.0.1", "--Voila.port_retries=0"]
+
+    # not GET /: that would already run the notebook. A static file proves that this voila answers (not some
+    # other process that took the port first, which made voila exit)
+    return _serve(cmd, tmp / "voila.log", "/voila/static/favicon.ico", notebook.parent, tmp, timeout)
 
 
 # ---------------------------------------------------------------------------------------------- images

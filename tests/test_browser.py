@@ -201,7 +201,8 @@ def test_path_explorer_as_a_voila_app(pw):
     try:
         ctx, page = _launch(pw, tmp)
         try:
-            page.goto(server.url, timeout=300_000)
+            # the page streams while voila runs the notebook: wait for the response, then for the widget
+            page.goto(server.url, timeout=120_000, wait_until="commit")
             root = page.locator(".widget-vbox:has(.widget-slider)").first
             root.wait_for(state="visible", timeout=300_000)
             figure = root.locator(".widget-output img").first
@@ -217,9 +218,11 @@ def test_path_explorer_as_a_voila_app(pw):
             _no_error_output(page)
             assert "Traceback" not in server.log_text(), server.log_text()[-3000:]
             print(f"voila: app ready in {t_app:.1f} s, test {time.perf_counter() - t0:.1f} s; changed {change}")
-        except BaseException:
+        except Exception as exc:
             bh.save("voila-failure-page.png", page.screenshot(full_page=True))
-            raise
+            alive = "running" if server.proc.poll() is None else f"exited with code {server.proc.returncode}"
+            raise AssertionError(f"voila app failed after {time.perf_counter() - t0:.0f} s ({exc}); voila {alive}, "
+                                 f"its log:\n{server.log_text()[-4000:]}") from exc
         finally:
             ctx.close()
     finally:
