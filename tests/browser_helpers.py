@@ -26,6 +26,8 @@ CHROMIUM = os.environ.get("CAELIB_CHROMIUM", shutil.which("chromium") or "/usr/b
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--disable-dev-shm-usage"]
+#: every URL that is not on this machine (the tests' servers listen on 127.0.0.1)
+NOT_LOCAL = re.compile(r"^https?://(?!(127\.0\.0\.1|localhost)[:/])")
 #: screenshots land here (``/artifacts/`` is gitignored); CI keeps the folder as the tests' artifacts
 ARTIFACTS = Path(os.environ.get("CAELIB_ARTIFACTS", ROOT / "artifacts" / "browser"))
 

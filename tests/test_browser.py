@@ -53,6 +53,9 @@ def _launch(p, tmp: Path):
     ctx = p.chromium.launch_persistent_context(str(tmp / "chromium-profile"), executable_path=bh.CHROMIUM,
                                                headless=True, args=bh.CHROMIUM_ARGS, viewport=VIEWPORT)
     ctx.set_default_timeout(60_000)
+    # offline, as a student's laptop may be: Voila's page asks a CDN for Font Awesome, and on a network that drops
+    # packets instead of refusing them, the page's load event would wait for it (CI waited 300 s). Refuse at once.
+    ctx.route(bh.NOT_LOCAL, lambda route: route.abort())
     ctx.on("page", lambda page: page.on("dialog", lambda dialog: dialog.accept()))
     page = ctx.pages[0] if ctx.pages else ctx.new_page()
     page.on("dialog", lambda dialog: dialog.accept())      # e.g. "leave the page?" when moving on
