@@ -6,7 +6,9 @@ Measures, in one run: the fp32 matmul rate of the machine (the ceiling of any tr
 training step (generator + discriminator, batch of 32 pairs, 32x32 grayscale) of caelib's default CAE
 and of the paper-size configuration (``CAEConfig.paper()``) at the same input and batch: images/s,
 the step's FLOPs (counted by ``torch.utils.flop_counter``), the FLOP rate as a fraction of the matmul
-rate, and the speed ratio. Also prints the training time and quality of the shipped CAEs, read from
+rate, and the speed ratio. The two are timed in interleaved rounds (a few steps of one, then of the other), so
+that a slow spell of a shared machine hits both; the ratio is the ratio of the medians, and the spread of the
+per-round ratios is printed too. Also prints the training time and quality of the shipped CAEs, read from
 their checkpoints (measured when they were trained by ``scripts/train_cae.py``).
 """
 
@@ -75,27 +77,35 @@ def time_step(step, repeats: int, warmup: int = 2) -> float:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=7, help="interleaved rounds")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--batch", type=int, default=32, help="pairs per step")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     peak = matmul_gflops()
     print(f"threads {args.threads}; fp32 matmul (2048^2): {peak:.1f} GFLOP/s (median of 5)")
-    rows = {}
-    for name, cfg, reps in [("caelib default", CAEConfig(), args.repeats),
-                            ("paper size", CAEConfig.paper(), max(1, args.repeats // 2))]:
-        step, params = make_step(cfg, args.batch)
+    configs = {"caelib default": CAEConfig(), "paper size": CAEConfig.paper()}
+    steps, flops, params = {}, {}, {}
+    for name, cfg in configs.items():
+        steps[name], params[name] = make_step(cfg, args.batch)
         with FlopCounterMode(display=False) as counter:
-            step()
-        flops = counter.get_total_flops()
-        sec = time_step(step, reps)
-        rows[name] = sec
-        print(f"{name:15s} params {params / 1e6:6.2f}M  step {sec * 1000:8.1f} ms  "
-              f"{2 * args.batch / sec:7.1f} images/s  {flops / 1e9:6.1f} GFLOP/step  "
-              f"{flops / sec / 1e9:6.1f} GFLOP/s = {flops / sec / 1e9 / peak:5.1%} of matmul")
-    print(f"speed-up of caelib's default over the paper size at 32x32, batch {args.batch}: "
-          f"{rows['paper size'] / rows['caelib default']:.1f}x")
+            steps[name]()                                   # also the warm-up
+        flops[name] = counter.get_total_flops()
+        steps[name]()
+    # interleaved rounds: 5 steps of caelib's CAE (their median), then 1 of the paper size, args.repeats times
+    times: dict[str, list[float]] = {name: [] for name in configs}
+    for _ in range(args.repeats):
+        times["caelib default"].append(time_step(steps["caelib default"], 5, warmup=0))
+        times["paper size"].append(time_step(steps["paper size"], 1, warmup=0))
+    for name in configs:
+        sec = statistics.median(times[name])
+        print(f"{name:15s} params {params[name] / 1e6:6.2f}M  step {sec * 1000:8.1f} ms  "
+              f"{2 * args.batch / sec:7.1f} images/s  {flops[name] / 1e9:6.1f} GFLOP/step  "
+              f"{flops[name] / sec / 1e9:6.1f} GFLOP/s = {flops[name] / sec / 1e9 / peak:5.1%} of matmul")
+    ratios = sorted(p / c for p, c in zip(times["paper size"], times["caelib default"]))
+    ratio = statistics.median(times["paper size"]) / statistics.median(times["caelib default"])
+    print(f"speed-up of caelib's default over the paper size at 32x32, batch {args.batch}: {ratio:.1f}x "
+          f"(ratio of medians over {args.repeats} interleaved rounds; per round {ratios[0]:.1f}x .. {ratios[-1]:.1f}x)")
     from caelib.checkpoints import load_checkpoint
     for path in sorted((ROOT / "data").glob("*-cae.pt")):
         meta = load_checkpoint(path, kind="cae")["meta"]
