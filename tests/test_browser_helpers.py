@@ -1,5 +1,5 @@
 """The browser tests' server plumbing, without a browser: which requests count as leaving the machine, and
-starting a server whose port another process took first (what made CI's Voila test hang)."""
+starting a server whose port another process took first (the old helper then waited on the other process)."""
 
 from __future__ import annotations
 
