@@ -64,9 +64,8 @@ def make_step(cfg: CAEConfig, batch: int):
     return step, count_parameters(cae)
 
 
-def time_step(step, repeats: int, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        step()
+def time_step(step, repeats: int) -> float:
+    """Median seconds of ``repeats`` calls of ``step`` (already warmed up)."""
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
@@ -95,8 +94,8 @@ def main(argv=None) -> None:
     # interleaved rounds: 5 steps of caelib's CAE (their median), then 1 of the paper size, args.repeats times
     times: dict[str, list[float]] = {name: [] for name in configs}
     for _ in range(args.repeats):
-        times["caelib default"].append(time_step(steps["caelib default"], 5, warmup=0))
-        times["paper size"].append(time_step(steps["paper size"], 1, warmup=0))
+        times["caelib default"].append(time_step(steps["caelib default"], 5))
+        times["paper size"].append(time_step(steps["paper size"], 1))
     for name in configs:
         sec = statistics.median(times[name])
         print(f"{name:15s} params {params[name] / 1e6:6.2f}M  step {sec * 1000:8.1f} ms  "
