@@ -5,7 +5,8 @@ on whole test sets, and a controlled look at why, on the lesions.
 
 1. For the shipped CAEs of lesions, lesions-kinds and mnist (``caelib.manifold.code_space_report``, 1000 random
    training and 500 random test images, seed 0): 5-NN accuracy, silhouette and linear-probe accuracy of the class
-   codes, the individual codes and the pixels (higher = the space holds the class), chance = the commonest class;
+   codes, the individual codes (as ``encode`` gives them, after the class eraser of ``caelib.erasure``, and
+   before it) and the pixels (higher = the space holds the class), chance = the commonest class;
    the swap flip rate over the test set (mean and worst ordered pair, 200 swaps each).
 2. Lesion twins: test images with a lesion and the very same images rendered without it
    (``caelib.data.generate_lesions(..., draw_lesions=False)``). Where does the individual code change (share of
@@ -26,6 +27,7 @@ import torch.nn.functional as F
 import caelib
 from caelib import manifold, swap
 from caelib.data import generate_lesions
+from caelib.erasure import raw_indiv_codes
 
 
 def spaces(names) -> None:
@@ -38,8 +40,9 @@ def spaces(names) -> None:
         g = torch.Generator().manual_seed(0)
         itr, ite = torch.randperm(len(tr), generator=g)[:1000], torch.randperm(len(te), generator=g)[:500]
         rep = manifold.code_space_report(m.cae, tr.images[itr], tr.labels[itr], te.images[ite], te.labels[ite])
-        for space in ("class code", "individual code", "pixels"):
-            r = rep[space]
+        for space, r in rep.items():
+            if space == "chance":
+                continue
             print(f"| {name} | {space} | {r['knn']:.3f} | {r['silhouette']:.3f} | {r['probe']:.3f} "
                   f"| {rep['chance']:.3f} |")
         rates = swap.flip_rates(swap.swap_confusion(m.cae, m.classifier, te.images, te.labels))
@@ -60,22 +63,24 @@ def twins(n: int = 2000) -> None:
     mask = torch.from_numpy(with_l["masks"][sick])
     c1, i1 = m.cae.encode(x1)
     c0, i0 = m.cae.encode(x0)
-    change = F.interpolate((i1 - i0).abs().sum(1, keepdim=True), size=x1.shape[-1], mode="nearest")
-    share = ((change * mask).flatten(1).sum(1) / change.flatten(1).sum(1)).mean()
-    rel_i = ((i1 - i0).flatten(1).norm(dim=1) / i0.flatten(1).norm(dim=1)).mean()
-    rel_c = ((c1 - c0).norm(dim=1) / c0.norm(dim=1)).mean()
-    half = len(x1) // 2
-    codes = torch.cat([i0, i1]).flatten(1)
-    y = torch.cat([torch.zeros(len(i0)), torch.ones(len(i1))]).long()
-    idx = torch.arange(len(i0))
-    tr, te = torch.cat([idx[:half], idx[:half] + len(i0)]), torch.cat([idx[half:], idx[half:] + len(i0)])
-    probe = manifold.linear_probe_accuracy(codes[tr], y[tr], codes[te], y[te])
     print(f"\n## Lesion twins\n\n{len(x1)} test images with a lesion and the same images without it, "
-          "shipped lesions CAE:\n")
-    print(f"- share of the individual code's change inside the lesion: {share:.3f} (the lesion covers "
-          f"{mask.flatten(1).mean(1).mean():.3f} of the image)")
-    print(f"- relative change of the individual code {rel_i:.3f}, of the class code {rel_c:.3f}")
-    print(f"- linear probe telling an image from its lesion-free twin by the individual code: {probe:.3f} (chance 0.5)")
+          "shipped lesions CAE (its individual codes as `encode` gives them, after the class eraser, and before it):\n")
+    rel_c = ((c1 - c0).norm(dim=1) / c0.norm(dim=1)).mean()
+    raw1, raw0 = raw_indiv_codes(m.cae, x1).view_as(i1), raw_indiv_codes(m.cae, x0).view_as(i0)
+    for label, a, b in (("erased", i1, i0), ("before erasure", raw1, raw0)):
+        change = F.interpolate((a - b).abs().sum(1, keepdim=True), size=x1.shape[-1], mode="nearest")
+        share = ((change * mask).flatten(1).sum(1) / change.flatten(1).sum(1)).mean()
+        rel_i = ((a - b).flatten(1).norm(dim=1) / b.flatten(1).norm(dim=1)).mean()
+        half = len(x1) // 2
+        codes = torch.cat([b, a]).flatten(1)
+        y = torch.cat([torch.zeros(len(b)), torch.ones(len(a))]).long()
+        idx = torch.arange(len(b))
+        tr, te = torch.cat([idx[:half], idx[:half] + len(b)]), torch.cat([idx[half:], idx[half:] + len(b)])
+        probe = manifold.linear_probe_accuracy(codes[tr], y[tr], codes[te], y[te])
+        print(f"- {label}: share of the individual code's change inside the lesion {share:.3f} (the lesion covers "
+              f"{mask.flatten(1).mean(1).mean():.3f} of the image); relative change of the individual code "
+              f"{rel_i:.3f} (class code {rel_c:.3f}); a linear probe tells an image from its lesion-free twin by "
+              f"the individual code with accuracy {probe:.3f} (chance 0.5)")
 
 
 def main() -> None:

@@ -11,7 +11,8 @@ The public surface (see README.md and the notebooks in ``notebooks/``)::
     maps = caelib.CAESaliency(models.cae, models.classifier,
                               reference=caelib.MedoidReference(bank)).attribute(ds.images[:8])
 
-Submodules: ``swap`` (code swapping and CAE quality), ``manifold`` (the class-code manifold),
+Submodules: ``swap`` (code swapping and CAE quality), ``manifold`` (the class-code manifold), ``erasure``
+(the class eraser of the individual code),
 ``paths`` (counterfactual paths), ``saliency_path`` (CAE saliency), ``saliency`` (every saliency method
 with one call: ``saliency.explain("occlusion", classifier, x)``), ``evaluate`` (saliency metrics, each with
 its direction in ``evaluate.HIGHER_IS_BETTER``), ``viz`` (figures),
@@ -23,6 +24,7 @@ its direction in ``evaluate.HIGHER_IS_BETTER``), ``viz`` (figures),
 
 from . import (
     baselines,
+    erasure,
     evaluate,
     exercises,
     manifold,
@@ -59,6 +61,6 @@ __all__ = [
     "PRETRAINED", "Pretrained", "pretrained", "pretrained_recipe", "LossWeights", "TrainConfig", "train_cae",
     "CodeBank", "CounterfactualPath", "GraphRoute", "MedoidReference", "NearestReference", "StraightRoute",
     "StrongReference", "counterfactual_path", "CAESaliency", "Variant",
-    "baselines", "evaluate", "exercises", "manifold", "misclass", "paths", "responsibility", "saliency",
+    "baselines", "erasure", "evaluate", "exercises", "manifold", "misclass", "paths", "responsibility", "saliency",
     "saliency_path", "swap", "viz",
 ]

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from .data import check_images
+from .erasure import ClassEraser
 from .nets import AdaINResBlock, ConvBlock, ResBlock, UpBlock, instance_norm, mlp
 
 
@@ -149,6 +150,16 @@ class CAE(nn.Module):
         self.indiv_encoder = IndivEncoder(config)
         self.decoder = Decoder(config)
         self.code_head = nn.Linear(config.class_dim, config.num_classes)
+        # caelib: removes the linear trace of the class from the individual code (caelib.erasure);
+        # the identity until fitted (caelib.train fits it after training)
+        self.indiv_eraser = ClassEraser(config.indiv_channels * config.indiv_size ** 2, config.num_classes)
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """As ``nn.Module.load_state_dict``; weights saved before the class eraser existed load with the
+        eraser unfitted (the identity), i.e. exactly the model they were."""
+        if "indiv_eraser.basis" not in state_dict:
+            state_dict = {**state_dict, "indiv_eraser.basis": torch.zeros_like(self.indiv_eraser.basis)}
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     # -- input checking ---------------------------------------------------------------------
     def check(self, x: torch.Tensor, what: str = "images") -> None:
@@ -165,9 +176,15 @@ class CAE(nn.Module):
     # -- the two verbs -----------------------------------------------------------------------
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, C, H, W) in [-1, 1] -> (class_code (B, D), indiv_code (B, Ci, h, w)),
-        with Ci = config.indiv_channels and h = w = config.indiv_size."""
+        with Ci = config.indiv_channels and h = w = config.indiv_size. The individual code has passed the
+        class eraser (``indiv_code``)."""
         self.check(x)
-        return self.class_encoder(x), self.indiv_encoder(x)
+        return self.class_encoder(x), self.indiv_code(x)
+
+    def indiv_code(self, x: torch.Tensor) -> torch.Tensor:
+        """The individual code without input checks (training): the encoder's output with the class-mean
+        directions removed by ``indiv_eraser`` (unchanged while the eraser is unfitted)."""
+        return self.indiv_eraser(self.indiv_encoder(x))
 
     def decode(self, indiv_code: torch.Tensor, class_code: torch.Tensor) -> torch.Tensor:
         """(indiv_code (B, Ci, h, w), class_code (B, D)) -> images (B, C, H, W) in [-1, 1]."""

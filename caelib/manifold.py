@@ -20,6 +20,7 @@ import torch
 
 from .cae import CAE
 from .classifier import predict_proba
+from .erasure import raw_indiv_codes
 from .swap import decode_all, encode_all
 
 Classifier = Callable[[torch.Tensor], torch.Tensor]
@@ -226,12 +227,16 @@ def code_space_report(cae: CAE, train_images: torch.Tensor, train_labels: torch.
     reference, plus ``chance`` (the share of the commonest test class). The class code should score high
     on all three; the individual code, ideally, near chance. Pass random subsets (some datasets are
     sorted by class). Returns ``{"class code": {...}, "individual code": {...}, "pixels": {...},
-    "chance": float}``, each inner dict with keys ``knn``, ``silhouette``, ``probe``. Notebook 04."""
+    "chance": float}``, each inner dict with keys ``knn``, ``silhouette``, ``probe``; with a fitted class
+    eraser (``caelib.erasure``) also ``"individual code before erasure"``. Notebook 04."""
     cls_tr, ind_tr = encode_all(cae, train_images)
     cls_te, ind_te = encode_all(cae, test_images)
+    spaces = [("class code", cls_tr, cls_te), ("individual code", ind_tr, ind_te)]
+    if cae.indiv_eraser.fitted:
+        spaces.append(("individual code before erasure", raw_indiv_codes(cae, train_images),
+                       raw_indiv_codes(cae, test_images)))
     report = {}
-    for name, tr, te in (("class code", cls_tr, cls_te), ("individual code", ind_tr, ind_te),
-                         ("pixels", train_images, test_images)):
+    for name, tr, te in spaces + [("pixels", train_images, test_images)]:
         report[name] = {"knn": knn_accuracy(tr, train_labels, te, test_labels, k),
                         "silhouette": silhouette(te, test_labels),
                         "probe": linear_probe_accuracy(tr, train_labels, te, test_labels)}

@@ -14,6 +14,9 @@ coherency" scheme whose exact form is not public:
   "solve" the swap objective by ignoring the class code and flipping every image, so that even plain
   reconstructions land in the wrong class.
 * Optionally the frozen black box itself judges the swaps (``critic``; GANMEX's idea, Shih et al. 2020).
+* After training, a closed-form linear eraser removes the class means' differences from the individual
+  code (``caelib.erasure``, after LEACE, Belrose et al. 2023), so that no linear probe reads the class
+  from it; optionally the decoder then adapts to it for ``erase_steps`` more steps.
 
 Under ``torchrun`` (see ``caelib.distributed``) the same loop trains with DistributedDataParallel: each
 process draws its own pairs (``batch_size`` pairs per process and step), gradients are averaged, and rank 0
@@ -36,6 +39,7 @@ from tqdm.auto import tqdm
 from . import distributed
 from .cae import CAE, CAEConfig, Discriminator
 from .checkpoints import load_checkpoint, save_checkpoint
+from .erasure import fit_indiv_eraser
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,11 @@ class TrainConfig:
                                        # class-code encoder, whose gradients start tiny
     final_lr_fraction: float = 0.1     # cosine decay of the learning rate down to lr x this
     same_class_fraction: float = 0.5   # share of same-class pairs (caelib's coherency choice)
+    erase_class: bool = True           # fit the class eraser on the individual codes after `steps`
+                                       # (caelib.erasure: no linear probe reads the class from them)
+    erase_steps: int = 0               # then train this many more steps at the final learning rate with
+                                       # the eraser on (refitted every ERASER_REFIT_EVERY steps), so the
+                                       # decoder adapts to the erased codes
     weights: LossWeights = field(default_factory=LossWeights)
     seed: int = 0
 
@@ -114,13 +123,13 @@ def generator_losses(cae: CAE, disc: Discriminator, xa, xb, ya, yb,
     """All generator loss terms for one batch of pairs; returns (named losses, the swaps)."""
     x = torch.cat([xa, xb])                                  # (2B, C, H, W)
     y = torch.cat([ya, yb])
-    s, c = cae.class_encoder(x), cae.indiv_encoder(x)        # (2B, D), (2B, Ci, h, w)
+    s, c = cae.class_encoder(x), cae.indiv_code(x)           # (2B, D), (2B, Ci, h, w)
     sa, sb = s.chunk(2)
     ca, cb = c.chunk(2)
     s_sw, y_sw = torch.cat([sb, sa]), torch.cat([yb, ya])    # a's look with b's class, and back
     out = cae.decoder(torch.cat([c, c]), torch.cat([s, s_sw]))
     x_rec, x_sw = out.chunk(2)                               # (2B, ...) each
-    s_re, c_re = cae.class_encoder(x_sw), cae.indiv_encoder(x_sw)
+    s_re, c_re = cae.class_encoder(x_sw), cae.indiv_code(x_sw)
     x_cyc = cae.decoder(c_re, s)
     real_logit, cls_logit = disc(x_sw)
     same = (y == y_sw)
@@ -181,6 +190,7 @@ class DiscriminatorStep(nn.Module):
 MEMORY_FORMAT = torch.channels_last
 
 RANK_SEED_STRIDE = 10_007  # rank r > 0 of a process group draws its pairs with seed + r * RANK_SEED_STRIDE
+ERASER_REFIT_EVERY = 100   # steps between refits of the class eraser while the decoder adapts to it
 
 
 @dataclass
@@ -212,7 +222,10 @@ def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig 
     uninterrupted run, on the CPU), and it is rewritten (atomically) every ``checkpoint_every`` steps
     and at the end. ``callback(step, losses, cae)`` runs every ``callback_every`` steps (e.g. to draw a
     sample grid). ``critic``: a frozen black box (images -> logits) used by the ``critic`` loss term.
-    ``stop_at``: stop (and checkpoint) after this many steps of the ``config.steps`` schedule, to
+    After ``config.steps`` the class eraser of the individual code is fitted (``config.erase_class``,
+    see ``caelib.erasure``), then ``config.erase_steps`` more steps run at the final learning rate with
+    it on, refitting it every ``ERASER_REFIT_EVERY`` steps and at the end.
+    ``stop_at``: stop (and checkpoint) after this many steps of the ``config.steps + config.erase_steps`` schedule, to
     continue later with the same call. ``meta``: extra plain values stored in the checkpoint's meta
     (e.g. where the data came from).
 
@@ -286,9 +299,10 @@ def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig 
             save_checkpoint(path, kind="cae", config=asdict(cae_config), state=state, meta=info)
         distributed.barrier()
 
-    bar = tqdm(total=config.steps, initial=step, desc="training CAE", disable=not progress or rank != 0)
+    total = config.steps + config.erase_steps
+    bar = tqdm(total=total, initial=step, desc="training CAE", disable=not progress or rank != 0)
     t0 = time.perf_counter()
-    end = config.steps if stop_at is None else min(stop_at, config.steps)
+    end = total if stop_at is None else min(stop_at, total)
     while step < end:
         ia, ib = sampler(config.batch_size)
         xa, xb, ya, yb = images[ia], images[ib], labels[ia], labels[ib]
@@ -309,7 +323,10 @@ def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig 
         sched_g.step(), sched_d.step()
         step += 1
         bar.update(1)
-        if step % log_every == 0 or step == config.steps:
+        if config.erase_class and step >= config.steps and (
+                (step - config.steps) % ERASER_REFIT_EVERY == 0 or step == total):
+            fit_indiv_eraser(cae, images, labels, seed=config.seed)   # same subset on every rank
+        if step % log_every == 0 or step == total:
             row = {"step": step, **{k: float(v.detach()) for k, v in g_losses.items()},
                    **{"d_" + k: float(v.detach()) for k, v in d_losses.items()}}
             history.append(row)

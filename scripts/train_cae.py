@@ -2,6 +2,11 @@
 
     python scripts/train_cae.py                   # all of them
     python scripts/train_cae.py --only lesions    # just one (repeatable)
+    python scripts/train_cae.py --only lesions --fit-eraser   # only fit the class eraser of a shipped CAE
+
+``--fit-eraser`` does to a shipped CAE trained before ``caelib.erasure`` existed what training now does
+after its last step (for recipes with ``erase_steps=0``): fit the class eraser of the individual code on
+the training set, measure again, and rewrite the file, keeping the training's metadata.
 
 Each recipe trains a CAE on the CPU against the shipped black box's data, measures every quality bar
 of ``data/README.md`` on the test split (with the shipped black box), and stores the numbers, the
@@ -20,11 +25,13 @@ from pathlib import Path
 import torch
 
 from caelib.cae import count_parameters
-from caelib.checkpoints import save_checkpoint
+from caelib.checkpoints import load_checkpoint, save_checkpoint
 from caelib.classifier import load_classifier
 from caelib.data import load_dataset
+from caelib.erasure import fit_indiv_eraser
 from caelib.pretrained import CAE_RECIPES as RECIPES
 from caelib.pretrained import CAERecipe as Recipe
+from caelib.pretrained import load_cae
 from caelib.swap import quality_report
 from caelib.train import train_cae
 
@@ -56,6 +63,26 @@ def train_one(name: str, recipe: Recipe, out_dir: Path, work_dir: Path, progress
             "flip_per_pair": report["flip_per_pair"]}
 
 
+def fit_eraser(name: str, recipe: Recipe, out_dir: Path) -> dict:
+    if recipe.train.erase_steps:
+        raise SystemExit(f"{name}: its recipe trains {recipe.train.erase_steps} steps with the eraser on; "
+                         "retrain it (without --fit-eraser)")
+    path = out_dir / f"{name}-cae.pt"
+    ck = load_checkpoint(path, kind="cae")
+    cae, disc, meta = load_cae(path)
+    train = load_dataset(recipe.dataset, "train", classes=recipe.classes)
+    test = load_dataset(recipe.dataset, "test", classes=recipe.classes)
+    classifier = load_classifier(out_dir / f"{recipe.classifier}-classifier.pt")
+    fit_indiv_eraser(cae, train.images, train.labels, seed=recipe.train.seed)
+    report = quality_report(cae, classifier, test, train)
+    meta = {**meta, "metrics": report, "metrics_before_eraser": meta.get("metrics"),
+            "eraser": f"fitted on the trained weights by python scripts/train_cae.py --only {name} --fit-eraser"}
+    save_checkpoint(path, kind="cae", config=ck["config"],
+                    state={"cae": cae.state_dict(), "discriminator": disc.state_dict()}, meta=meta)
+    return {"name": name, **{k: v for k, v in report.items() if k != "flip_per_pair"},
+            "flip_per_pair": report["flip_per_pair"]}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", action="append", choices=sorted(RECIPES), help="train only this one")
@@ -63,10 +90,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work-dir", type=Path, default=ROOT / "build" / "cae-training")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--fit-eraser", action="store_true",
+                        help="only fit the class eraser of the shipped CAEs named by --only (no training)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.fit_eraser and not args.only:
+        parser.error("--fit-eraser needs --only NAME")
     for name in args.only or RECIPES:
-        row = train_one(name, RECIPES[name], args.out_dir, args.work_dir, progress=not args.no_progress)
+        if args.fit_eraser:
+            row = fit_eraser(name, RECIPES[name], args.out_dir)
+        else:
+            row = train_one(name, RECIPES[name], args.out_dir, args.work_dir, progress=not args.no_progress)
         print(json.dumps(row, indent=1), flush=True)
 
 

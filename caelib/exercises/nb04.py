@@ -7,7 +7,7 @@ import functools
 import torch
 
 from . import WrongAnswer, exercise
-from ._common import close, data, demo, models
+from ._common import close, data, demo, models, pair
 
 
 def _decision():
@@ -109,3 +109,32 @@ def check_first_flip(answer, *, cae, classifier, codes, indiv, labels, image, ta
             raise WrongAnswer(f"step {int(answer)} is not the first step the black box calls TARGET: decode the 8 "
                               "steps from the image's class code (step 0) to the class mean (step 7) with the "
                               "image's individual code and take the first decision equal to TARGET")
+
+
+def _erasure_cost(cae, images, power=1):
+    from ..erasure import raw_indiv_codes
+    from ..swap import decode_all, encode_all
+
+    codes, indiv = encode_all(cae, images)
+    raw = raw_indiv_codes(cae, images).view_as(indiv)
+    return tuple(float((decode_all(cae, ind, codes) - images).abs().pow(power).mean()) for ind in (indiv, raw))
+
+
+def _ctx_erasure():
+    m, test, *_ = _space()
+    return {"cae": m.cae, "images": test.images}
+
+
+def _wrong_erasure():
+    c = _ctx_erasure()
+    return _erasure_cost(**c, power=2), c                        # squared errors, not absolute ones
+
+
+@exercise("04.4", "Mean |error| of the reconstructions decoded from the erased individual codes and from the "
+          "codes before erasure.", demo_right=demo(_erasure_cost, _ctx_erasure), demo_wrong=_wrong_erasure)
+def check_erasure_cost(answer, *, cae, images):
+    got = pair(answer, "err_erased, err_raw")
+    close(got, _erasure_cost(cae, images), "(err_erased, err_raw)", atol=1e-4,
+          hint="decode each set of individual codes with the images' own class codes (swap.decode_all) and "
+          "average |decoded - image|; the codes before erasure are erasure.raw_indiv_codes(cae, images), "
+          "reshaped like indiv")
