@@ -24,7 +24,7 @@ import torch
 
 import caelib
 from caelib import paths
-from caelib.saliency_path import DEFAULT_SMOOTH, CAESaliency, Variant, path_saliency, pointing_game
+from caelib.saliency_path import DEFAULT_SMOOTH, WHOLE_PATH, CAESaliency, Variant, path_saliency, pointing_game
 
 
 def flip_table(cae, classifier, x, rules: dict, routes: dict, names) -> None:
@@ -67,9 +67,10 @@ def saliency_table(cae, classifier, x, masks, reference) -> None:
     print("| variant | " + " | ".join(f"sigma {s}" for s in sigmas) + " |")
     print("|---|" + "---|" * len(sigmas))
     for v in Variant:
-        p = whole if v in (Variant.PATH, Variant.PATH_WEIGHTED) else stopped
-        print(f"| {v.value} | " + " | ".join(f"{pointing_game(path_saliency(p, v, smooth=s), masks).mean():.3f}"
-                                             for s in sigmas) + " |")
+        p = whole if v in WHOLE_PATH else stopped
+        print(f"| {v.value} | " + " | ".join(
+            f"{pointing_game(path_saliency(p, v, smooth=s, classifier=classifier), masks).mean():.3f}"
+            for s in sigmas) + " |")
 
 
 def main() -> None:
