@@ -6,10 +6,11 @@ Measures, in one run: the fp32 matmul rate of the machine (the ceiling of any tr
 training step (generator + discriminator, batch of 32 pairs, 32x32 grayscale) of caelib's default CAE
 and of the paper-size configuration (``CAEConfig.paper()``) at the same input and batch: images/s,
 the step's FLOPs (counted by ``torch.utils.flop_counter``), the FLOP rate as a fraction of the matmul
-rate, and the speed ratio. The two are timed in interleaved rounds (a few steps of one, then of the other), so
-that a slow spell of a shared machine hits both; the ratio is the ratio of the medians, and the spread of the
-per-round ratios is printed too. Also prints the training time and quality of the shipped CAEs, read from
-their checkpoints (measured when they were trained by ``scripts/train_cae.py``).
+rate, and the speed ratio; the same for the configurations of the shipped lesions and mnist CAEs (their
+individual codes are 16x16 and 4x4 where the default's is 8x8). All are timed in interleaved rounds (a few
+steps of each in turn), so that a slow spell of a shared machine hits them all; a ratio is the ratio of the
+medians, and the spread of the per-round ratios is printed too. Also prints the training time and quality
+of the shipped CAEs, read from their checkpoints (measured when they were trained by ``scripts/train_cae.py``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from caelib.cae import CAE, CAEConfig, Discriminator, count_parameters
+from caelib.pretrained import CAE_RECIPES
 from caelib.train import MEMORY_FORMAT, TrainConfig, discriminator_losses, generator_losses
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,6 +86,8 @@ def main(argv=None) -> None:
     peak = matmul_gflops()
     print(f"threads {args.threads}; fp32 matmul (2048^2): {peak:.1f} GFLOP/s (median of 5)")
     configs = {"caelib default": CAEConfig(), "paper size": CAEConfig.paper()}
+    for name in ("lesions", "mnist"):                    # the shipped models' own configurations, as well
+        configs[f"shipped {name}"] = CAE_RECIPES[name].model
     steps, flops, params = {}, {}, {}
     for name, cfg in configs.items():
         steps[name], params[name] = make_step(cfg, args.batch)
@@ -94,17 +98,20 @@ def main(argv=None) -> None:
     # interleaved rounds: 5 steps of caelib's CAE (their median), then 1 of the paper size, args.repeats times
     times: dict[str, list[float]] = {name: [] for name in configs}
     for _ in range(args.repeats):
-        times["caelib default"].append(time_step(steps["caelib default"], 5))
-        times["paper size"].append(time_step(steps["paper size"], 1))
+        for name in configs:
+            times[name].append(time_step(steps[name], 1 if name == "paper size" else 5))
     for name in configs:
         sec = statistics.median(times[name])
         print(f"{name:15s} params {params[name] / 1e6:6.2f}M  step {sec * 1000:8.1f} ms  "
               f"{2 * args.batch / sec:7.1f} images/s  {flops[name] / 1e9:6.1f} GFLOP/step  "
               f"{flops[name] / sec / 1e9:6.1f} GFLOP/s = {flops[name] / sec / 1e9 / peak:5.1%} of matmul")
-    ratios = sorted(p / c for p, c in zip(times["paper size"], times["caelib default"]))
-    ratio = statistics.median(times["paper size"]) / statistics.median(times["caelib default"])
-    print(f"speed-up of caelib's default over the paper size at 32x32, batch {args.batch}: {ratio:.1f}x "
-          f"(ratio of medians over {args.repeats} interleaved rounds; per round {ratios[0]:.1f}x .. {ratios[-1]:.1f}x)")
+    for name in configs:
+        if name == "paper size":
+            continue
+        ratios = sorted(p / c for p, c in zip(times["paper size"], times[name]))
+        ratio = statistics.median(times["paper size"]) / statistics.median(times[name])
+        print(f"speed-up of {name} over the paper size at 32x32, batch {args.batch}: {ratio:.1f}x (ratio of "
+              f"medians over {args.repeats} interleaved rounds; per round {ratios[0]:.1f}x .. {ratios[-1]:.1f}x)")
     from caelib.checkpoints import load_checkpoint
     for path in sorted((ROOT / "data").glob("*-cae.pt")):
         meta = load_checkpoint(path, kind="cae")["meta"]
