@@ -50,17 +50,30 @@ class ClassEraser(nn.Module):
     def fit(self, codes: torch.Tensor, labels: torch.Tensor) -> "ClassEraser":
         """Fit on raw (not yet erased) codes (N, ...) and labels (N,) in 0..K-1; every class must occur."""
         flat = codes.detach().flatten(1).to(self.basis)
+        sums, counts = self._class_sums(flat, labels)
+        return self.fit_means(sums / counts[:, None], counts)
+
+    def _class_sums(self, flat: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-class sums (K, dim) and counts (K,) of flattened codes."""
+        k, dim = self.basis.shape[1] + 1, self.basis.shape[0]
+        if flat.shape[1] != dim:
+            raise ValueError(f"expected codes of {dim} numbers each, got {flat.shape[1]}")
+        flat, labels = flat.double(), labels.to(flat.device, torch.long)
+        if len(labels) and (labels.min() < 0 or labels.max() >= k):
+            raise ValueError(f"labels must lie in 0..{k - 1}, got {int(labels.min())}..{int(labels.max())}")
+        sums = torch.zeros(k, dim, dtype=flat.dtype, device=flat.device).index_add_(0, labels, flat)
+        return sums, torch.bincount(labels, minlength=k).to(flat.dtype)
+
+    @torch.no_grad()
+    def fit_means(self, class_means: torch.Tensor, counts: torch.Tensor | None = None) -> "ClassEraser":
+        """Fit from the class means (K, dim) of raw codes; ``counts`` (K,), if given, must all be > 0."""
         k = self.basis.shape[1] + 1
-        if flat.shape[1] != self.basis.shape[0]:
-            raise ValueError(f"expected codes of {self.basis.shape[0]} numbers each, got {flat.shape[1]}")
-        counts = torch.bincount(labels.to(torch.long).cpu(), minlength=k)
-        if len(counts) > k or (counts == 0).any():
+        if counts is not None and (counts == 0).any():
             raise ValueError(f"fitting the class eraser needs codes of each of the {k} classes; "
-                             f"got class counts {counts.tolist()}")
-        means = torch.stack([flat[labels == c].mean(0) for c in range(k)])   # (K, dim)
-        diffs = (means - means.mean(0)).T.double()                           # (dim, K), rank K - 1
-        u, s, _ = torch.linalg.svd(diffs, full_matrices=False)
-        self.basis.copy_(u[:, : k - 1].to(self.basis))                        # the K - 1 directions
+                             f"got class counts {[int(c) for c in counts]}")
+        diffs = (class_means - class_means.mean(0)).T.double()                # (dim, K), rank K - 1
+        u, _, _ = torch.linalg.svd(diffs, full_matrices=False)
+        self.basis.copy_(u[:, : k - 1].to(self.basis))                         # the K - 1 directions
         return self
 
 
@@ -76,10 +89,16 @@ def raw_indiv_codes(cae, images: torch.Tensor, batch_size: int = 500) -> torch.T
 
 
 @torch.no_grad()
-def fit_indiv_eraser(cae, images: torch.Tensor, labels: torch.Tensor, *, n: int = 6000, seed: int = 0):
+def fit_indiv_eraser(cae, images: torch.Tensor, labels: torch.Tensor, *, n: int = 6000, seed: int = 0,
+                     batch_size: int = 500):
     """Fit ``cae.indiv_eraser`` on the raw individual codes of up to ``n`` of ``images`` (a seeded random
-    subset when there are more) with their ``labels``; returns the CAE."""
-    idx = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n]
-    raw = raw_indiv_codes(cae, images[idx.to(images.device)])
-    cae.indiv_eraser.fit(raw, labels[idx.to(labels.device)].to(raw.device))
+    subset when there are more) with their ``labels``, a batch at a time (memory: the K class sums); returns
+    the CAE."""
+    eraser = cae.indiv_eraser
+    idx = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n].to(images.device)
+    sums = counts = 0
+    for part in idx.split(batch_size):
+        s, c = eraser._class_sums(raw_indiv_codes(cae, images[part], batch_size), labels[part.to(labels.device)])
+        sums, counts = sums + s, counts + c
+    eraser.fit_means(sums / counts.clamp(min=1)[:, None], counts)
     return cae

@@ -102,3 +102,18 @@ def test_the_shipped_lesions_cae_hides_the_class_from_a_linear_probe():
     assert rep["individual code"]["probe"] < rep["chance"] + 0.05
     assert rep["individual code before erasure"]["probe"] > rep["chance"] + 0.2
     assert rep["class code"]["probe"] > 0.95
+
+
+def test_fitting_in_batches_gives_the_basis_of_one_fit_on_all_codes():
+    from caelib.erasure import fit_indiv_eraser
+
+    torch.manual_seed(0)
+    cae = CAE(replace(TINY, num_classes=3)).eval()
+    images = torch.rand(90, 1, 32, 32) * 2 - 1
+    labels = torch.arange(90) % 3
+    whole = ClassEraser(cae.indiv_eraser.basis.shape[0], 3).fit(raw_indiv_codes(cae, images), labels)
+    fit_indiv_eraser(cae, images, labels, batch_size=16)             # 6 batches, class sums added up
+    a, b = cae.indiv_eraser.basis, whole.basis
+    assert torch.allclose(a @ a.T, b @ b.T, atol=1e-5)                # the same projection (signs may differ)
+    with pytest.raises(ValueError, match=r"labels must lie in 0\.\.2"):
+        whole.fit(raw_indiv_codes(cae, images), labels + 1)
