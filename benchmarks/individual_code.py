@@ -67,15 +67,16 @@ def twins(n: int = 2000) -> None:
           "shipped lesions CAE (its individual codes as `encode` gives them, after the class eraser, and before it):\n")
     rel_c = ((c1 - c0).norm(dim=1) / c0.norm(dim=1)).mean()
     raw1, raw0 = raw_indiv_codes(m.cae, x1).view_as(i1), raw_indiv_codes(m.cae, x0).view_as(i0)
+    # the probe's split: twins of the first half train it (both members of each pair), the rest test it
+    n, half = len(x1), len(x1) // 2
+    y = torch.cat([torch.zeros(n), torch.ones(n)]).long()
+    idx = torch.arange(n)
+    tr, te = torch.cat([idx[:half], idx[:half] + n]), torch.cat([idx[half:], idx[half:] + n])
     for label, a, b in (("erased", i1, i0), ("before erasure", raw1, raw0)):
         change = F.interpolate((a - b).abs().sum(1, keepdim=True), size=x1.shape[-1], mode="nearest")
         share = ((change * mask).flatten(1).sum(1) / change.flatten(1).sum(1)).mean()
         rel_i = ((a - b).flatten(1).norm(dim=1) / b.flatten(1).norm(dim=1)).mean()
-        half = len(x1) // 2
         codes = torch.cat([b, a]).flatten(1)
-        y = torch.cat([torch.zeros(len(b)), torch.ones(len(a))]).long()
-        idx = torch.arange(len(b))
-        tr, te = torch.cat([idx[:half], idx[:half] + len(b)]), torch.cat([idx[half:], idx[half:] + len(b)])
         probe = manifold.linear_probe_accuracy(codes[tr], y[tr], codes[te], y[te])
         print(f"- {label}: share of the individual code's change inside the lesion {share:.3f} (the lesion covers "
               f"{mask.flatten(1).mean(1).mean():.3f} of the image); relative change of the individual code "

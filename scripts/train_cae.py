@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from caelib.cae import count_parameters
-from caelib.checkpoints import load_checkpoint, save_checkpoint
+from caelib.checkpoints import save_checkpoint
 from caelib.classifier import load_classifier
 from caelib.data import load_dataset
 from caelib.erasure import fit_indiv_eraser
@@ -38,18 +38,35 @@ from caelib.train import train_cae
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def train_one(name: str, recipe: Recipe, out_dir: Path, work_dir: Path, progress: bool) -> dict:
+def _data(recipe: Recipe, out_dir: Path):
+    """The recipe's training and test splits and the shipped black box it is measured against."""
     train = load_dataset(recipe.dataset, "train", classes=recipe.classes)
     test = load_dataset(recipe.dataset, "test", classes=recipe.classes)
-    classifier = load_classifier(out_dir / f"{recipe.classifier}-classifier.pt")
+    return train, test, load_classifier(out_dir / f"{recipe.classifier}-classifier.pt")
+
+
+def _measure(cae, classifier, test, train) -> dict:
+    """Every quality bar of data/README.md; for a shortcut data set also what the black box (not the label) says."""
+    report = quality_report(cae, classifier, test, train)
+    if hasattr(test, "marker_masks"):
+        from caelib.baselines import shortcut_report
+
+        report.update(shortcut_report(cae, classifier, test, train))
+    return report
+
+
+def _row(name: str, report: dict, **extra) -> dict:
+    """The printed summary: the numbers first, the per-pair flip rates last."""
+    return {"name": name, **extra, **{k: v for k, v in report.items() if k != "flip_per_pair"},
+            "flip_per_pair": report["flip_per_pair"]}
+
+
+def train_one(name: str, recipe: Recipe, out_dir: Path, work_dir: Path, progress: bool) -> dict:
+    train, test, classifier = _data(recipe, out_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     result = train_cae(train, recipe.model, recipe.train, checkpoint=work_dir / f"{name}-cae-training.pt",
                        critic=classifier if recipe.critic else None, progress=progress)
-    report = quality_report(result.cae, classifier, test, train)
-    if hasattr(test, "marker_masks"):   # a shortcut data set: what the black box (not the label) says
-        from caelib.baselines import shortcut_report
-
-        report.update(shortcut_report(result.cae, classifier, test, train))
+    report = _measure(result.cae, classifier, test, train)
     meta = {"metrics": report, "train_seconds": result.seconds, "steps": result.step,
             "threads": torch.get_num_threads(), "parameters": count_parameters(result.cae),
             "train_config": json.loads(json.dumps(asdict(recipe.train))), "dataset": recipe.dataset,
@@ -58,9 +75,7 @@ def train_one(name: str, recipe: Recipe, out_dir: Path, work_dir: Path, progress
             "command": f"python scripts/train_cae.py --only {name} --threads {torch.get_num_threads()}"}
     save_checkpoint(out_dir / f"{name}-cae.pt", kind="cae", config=asdict(recipe.model),
                     state={"cae": result.cae.state_dict(), "discriminator": result.disc.state_dict()}, meta=meta)
-    return {"name": name, "seconds": round(result.seconds, 1), **{k: v for k, v in report.items()
-                                                                if k != "flip_per_pair"},
-            "flip_per_pair": report["flip_per_pair"]}
+    return _row(name, report, seconds=round(result.seconds, 1))
 
 
 def fit_eraser(name: str, recipe: Recipe, out_dir: Path) -> dict:
@@ -68,19 +83,15 @@ def fit_eraser(name: str, recipe: Recipe, out_dir: Path) -> dict:
         raise SystemExit(f"{name}: its recipe trains {recipe.train.erase_steps} steps with the eraser on; "
                          "retrain it (without --fit-eraser)")
     path = out_dir / f"{name}-cae.pt"
-    ck = load_checkpoint(path, kind="cae")
     cae, disc, meta = load_cae(path)
-    train = load_dataset(recipe.dataset, "train", classes=recipe.classes)
-    test = load_dataset(recipe.dataset, "test", classes=recipe.classes)
-    classifier = load_classifier(out_dir / f"{recipe.classifier}-classifier.pt")
+    train, test, classifier = _data(recipe, out_dir)
     fit_indiv_eraser(cae, train.images, train.labels, seed=recipe.train.seed)
-    report = quality_report(cae, classifier, test, train)
+    report = _measure(cae, classifier, test, train)
     meta = {**meta, "metrics": report, "metrics_before_eraser": meta.get("metrics"),
             "eraser": f"fitted on the trained weights by python scripts/train_cae.py --only {name} --fit-eraser"}
-    save_checkpoint(path, kind="cae", config=ck["config"],
+    save_checkpoint(path, kind="cae", config=asdict(cae.config),
                     state={"cae": cae.state_dict(), "discriminator": disc.state_dict()}, meta=meta)
-    return {"name": name, **{k: v for k, v in report.items() if k != "flip_per_pair"},
-            "flip_per_pair": report["flip_per_pair"]}
+    return _row(name, report)
 
 
 def main(argv: list[str] | None = None) -> None:

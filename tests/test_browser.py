@@ -109,12 +109,16 @@ def _slider_value(root) -> str:
 def _press_slider(page, handle, root, presses: int = 5) -> tuple[str, str]:
     """Move the slider whose noUiSlider ``handle`` is given by key presses (left when it can, else right)."""
     before = _slider_value(root)
-    handle.focus()
     key = "ArrowLeft" if float(before) - float(_slider_min(handle)) >= presses * 0.99 else "ArrowRight"
+    _press(page, handle, key, presses)
+    return before, key
+
+
+def _press(page, handle, key: str, presses: int) -> None:
+    handle.focus()
     for _ in range(presses):
         page.keyboard.press(key)
         time.sleep(0.15)
-    return before, key
 
 
 def _slider_min(handle) -> str:
@@ -183,15 +187,10 @@ def test_explorer_widget_in_jupyterlab(lab, name):
             value, key = _press_slider(page, handle, root, presses=presses)
             shot1 = bh.stable_screenshot(figure, differs_from=shot0, idle=idle)
             assert _slider_value(root) != value, f"{name}: {key} did not move the slider from {value}"
-            prob = bands["probabilities"]
-            if name == "04_manifold" and bh.changed_pixels(shot0, shot1, prob)[0] < MIN_PIXELS:
+            if name == "04_manifold" and bh.changed_pixels(shot0, shot1, bands["probabilities"])[0] < MIN_PIXELS:
                 # the move stayed inside one class region of this CAE's map (the black box's probabilities
                 # are the same there): go as far the other way, across the start point
-                back = "ArrowRight" if key == "ArrowLeft" else "ArrowLeft"
-                handle.focus()
-                for _ in range(2 * presses):
-                    page.keyboard.press(back)
-                    time.sleep(0.15)
+                _press(page, handle, "ArrowRight" if key == "ArrowLeft" else "ArrowLeft", 2 * presses)
                 shot1 = bh.stable_screenshot(figure, differs_from=shot1, idle=idle)
             changes["slider"] = _check_change(name, "slider", shot0, shot1, bands)
         _no_error_output(cell)
