@@ -80,6 +80,9 @@ class TrainConfig:
     erase_steps: int = 0               # then train this many more steps at the final learning rate with
                                        # the eraser on (refitted every ERASER_REFIT_EVERY steps), so the
                                        # decoder adapts to the erased codes
+    erase_spread_dims: int = 0         # the eraser also removes this many directions where the class
+                                       # spreads differ most (caelib.erasure; for classes that differ in
+                                       # look, as digits do, equal means leave a probe above chance)
     weights: LossWeights = field(default_factory=LossWeights)
     seed: int = 0
 
@@ -325,7 +328,8 @@ def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig 
         bar.update(1)
         if config.erase_class and step >= config.steps and (
                 (step - config.steps) % ERASER_REFIT_EVERY == 0 or step == total):
-            fit_indiv_eraser(cae, images, labels, seed=config.seed)   # same subset on every rank
+            fit_indiv_eraser(cae, images, labels, seed=config.seed,   # same subset on every rank
+                             spread_dims=config.erase_spread_dims)
         if step % log_every == 0 or step == total:
             row = {"step": step, **{k: float(v.detach()) for k, v in g_losses.items()},
                    **{"d_" + k: float(v.detach()) for k, v in d_losses.items()}}

@@ -85,10 +85,12 @@ def fit_eraser(name: str, recipe: Recipe, out_dir: Path) -> dict:
     path = out_dir / f"{name}-cae.pt"
     cae, disc, meta = load_cae(path)
     train, test, classifier = _data(recipe, out_dir)
-    fit_indiv_eraser(cae, train.images, train.labels, seed=recipe.train.seed)
+    fit_indiv_eraser(cae, train.images, train.labels, seed=recipe.train.seed,
+                     spread_dims=recipe.train.erase_spread_dims)
     report = _measure(cae, classifier, test, train)
-    meta = {**meta, "metrics": report, "metrics_before_eraser": meta.get("metrics"),
-            "eraser": f"fitted on the trained weights by python scripts/train_cae.py --only {name} --fit-eraser"}
+    meta = {**meta, "metrics": report, "metrics_before_eraser": meta.get("metrics_before_eraser", meta.get("metrics")),
+            "eraser": f"fitted on the trained weights by python scripts/train_cae.py --only {name} --fit-eraser"
+                      + (f" (spread_dims={recipe.train.erase_spread_dims})" if recipe.train.erase_spread_dims else "")}
     save_checkpoint(path, kind="cae", config=asdict(cae.config),
                     state={"cae": cae.state_dict(), "discriminator": disc.state_dict()}, meta=meta)
     return _row(name, report)

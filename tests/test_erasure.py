@@ -89,19 +89,28 @@ def test_training_fits_the_eraser_then_adapts_and_resumes_exactly(tmp_path):
         assert torch.equal(a, b), k
     off = train_cae(ds, TINY, replace(tc, erase_class=False, erase_steps=0), progress=False)
     assert off.step == 4 and not off.cae.indiv_eraser.fitted
+    spread = train_cae(ds, TINY, replace(tc, erase_spread_dims=2, erase_steps=0), progress=False)
+    assert spread.cae.indiv_eraser.basis.shape[1] == 1 + 2 and spread.cae.indiv_eraser.spread_dims == 2
 
 
-def test_the_shipped_lesions_cae_hides_the_class_from_a_linear_probe():
-    m = caelib.pretrained("lesions")
+# how far above chance a linear probe may read the class from each shipped CAE's erased individual codes;
+# measured: lesions 0.490 (chance 0.504), mnist 0.172 (chance 0.124; 0.390 with the class means alone erased)
+# and how well one must read it from the class codes (measured: 1.000 and 0.942)
+PROBE_MARGIN = {"lesions": 0.05, "mnist": 0.07}
+CLASS_PROBE = {"lesions": 0.95, "mnist": 0.9}
+
+
+@pytest.mark.parametrize("name", sorted(PROBE_MARGIN))
+def test_the_shipped_caes_hide_the_class_from_a_linear_probe(name):
+    m = caelib.pretrained(name)
     assert m.cae.indiv_eraser.fitted
-    tr, te = load_dataset("lesions", "train"), load_dataset("lesions", "test")
+    tr, te = load_dataset(name, "train"), load_dataset(name, "test")
     g = torch.Generator().manual_seed(0)
     itr, ite = torch.randperm(len(tr), generator=g)[:1000], torch.randperm(len(te), generator=g)[:500]
     rep = manifold.code_space_report(m.cae, tr.images[itr], tr.labels[itr], te.images[ite], te.labels[ite])
-    # measured: 0.516 erased against 0.798 before erasure, chance 0.504
-    assert rep["individual code"]["probe"] < rep["chance"] + 0.05
+    assert rep["individual code"]["probe"] < rep["chance"] + PROBE_MARGIN[name]
     assert rep["individual code before erasure"]["probe"] > rep["chance"] + 0.2
-    assert rep["class code"]["probe"] > 0.95
+    assert rep["class code"]["probe"] > CLASS_PROBE[name]
 
 
 def test_fitting_in_batches_gives_the_basis_of_one_fit_on_all_codes():
@@ -117,3 +126,54 @@ def test_fitting_in_batches_gives_the_basis_of_one_fit_on_all_codes():
     assert torch.allclose(a @ a.T, b @ b.T, atol=1e-5)                # the same projection (signs may differ)
     with pytest.raises(ValueError, match=r"labels must lie in 0\.\.2"):
         whole.fit(raw_indiv_codes(cae, images), labels + 1)
+
+
+def _spread_codes(n=1200, dim=30, k=3, seed=0):
+    """Codes whose classes share their mean but not their spread: class c varies 4x more along axis c."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % k
+    scale = torch.ones(k, dim)
+    scale[torch.arange(k), torch.arange(k)] = 4.0
+    return torch.randn(n, dim, generator=g) * scale[labels], labels
+
+
+def test_spread_directions_remove_where_the_class_spreads_differ():
+    codes, labels = _spread_codes()
+    tr, te = slice(0, 800), slice(800, None)
+    means_only = ClassEraser(30, 3).fit(codes[tr], labels[tr])
+    spread = ClassEraser(30, 3).fit(codes[tr], labels[tr], spread_dims=3)
+    basis = spread.basis
+    assert basis.shape == (30, 5) and spread.spread_dims == 3 and means_only.spread_dims == 0
+    assert torch.allclose(basis.T @ basis, torch.eye(5), atol=1e-5)
+    # the three axes whose variance depends on the class lie in the erased span (shared with the two mean
+    # directions, which on a sample pick up some of these high-variance axes); a mean eraser misses them
+    assert (basis[:3] ** 2).sum(1).min() > 0.95, basis[:3]
+    assert (means_only.basis[:3] ** 2).sum(1).min() < 0.5
+
+    def quadratic_reader(eraser):  # a linear probe on the squared codes reads a class's larger spread
+        sq = eraser(codes) ** 2
+        return manifold.linear_probe_accuracy(sq[tr], labels[tr], sq[te], labels[te])
+
+    before, after = quadratic_reader(means_only), quadratic_reader(spread)
+    assert before > 0.6 and after < 0.45, (before, after)   # chance 1/3
+    per_class_var = torch.stack([spread(codes)[labels == c].var(0) for c in range(3)])
+    assert (per_class_var.max(0).values - per_class_var.min(0).values).max() < 0.5, per_class_var
+    with pytest.raises(ValueError, match="spread_dims must lie in 0..28"):
+        ClassEraser(30, 3).fit(codes, labels, spread_dims=29)
+
+
+def test_an_eraser_with_spread_directions_saves_and_loads_its_width():
+    torch.manual_seed(0)
+    cfg = replace(TINY, num_classes=3)
+    cae = CAE(cfg).eval()
+    images, labels = torch.rand(60, 1, 32, 32) * 2 - 1, torch.arange(60) % 3
+    from caelib.erasure import fit_indiv_eraser
+
+    fit_indiv_eraser(cae, images, labels, spread_dims=4)
+    assert cae.indiv_eraser.basis.shape[1] == 2 + 4
+    fresh = CAE(cfg).eval()
+    fresh.load_state_dict(cae.state_dict())          # the basis is resized to the saved width
+    assert torch.equal(fresh.indiv_eraser.basis, cae.indiv_eraser.basis)
+    assert torch.equal(fresh.encode(images[:4])[1], cae.encode(images[:4])[1])
+    with pytest.raises(RuntimeError, match="basis"):   # another code size is still refused
+        CAE(replace(cfg, width=8)).load_state_dict(cae.state_dict())
