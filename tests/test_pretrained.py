@@ -12,9 +12,9 @@ from caelib import swap
 from caelib.checkpoints import CheckpointError
 
 # largest mean |reconstruction error| allowed on the test subset: the bar for the lesions (0.08; the
-# kinds share the recipe), and for mnist, which has no bar on it, above the measured 0.103 (0.097 before the
-# class eraser): digits' strokes are coarser than the lesions' texture, the guard there is the black box's accuracy
-RECON_ERROR = {"lesions": 0.08, "lesions-kinds": 0.08, "mnist": 0.12}
+# kinds share the recipe), and for mnist, which has no bar on it, 0.1 (measured on these 200 digits: 0.095):
+# digits' strokes are coarser than the lesions' texture, the guard there is the black box's accuracy
+RECON_ERROR = {"lesions": 0.08, "lesions-kinds": 0.08, "mnist": 0.1}
 
 
 @pytest.mark.parametrize("name", caelib.PRETRAINED)
