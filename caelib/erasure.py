@@ -18,8 +18,8 @@ lets the decoder adapt to it for a few more steps.
 Equal means are not the whole story when the classes differ in *spread*. The guarantee above is about
 the loss (no linear predictor beats a constant one for any convex loss), not about accuracy: when one
 class's codes vary more than another's along some direction, a linear probe fitted on a finite sample
-picks up that direction and its argmax reads the class above chance. On the shipped mnist CAE, whose
-classes are the digits' very look, a ridge probe still reads 0.39 (chance 0.12) from mean-erased codes.
+picks up that direction and its argmax reads the class above chance. On an mnist CAE, whose classes
+are the digits' very look, a ridge probe still read 0.39 (chance 0.12) from mean-erased codes.
 ``spread_dims = r`` removes, besides the K - 1 mean directions, the r directions along which the class
 covariances differ most: the top eigenvectors of sum_c p_c (S_c - S)^2, with S_c the covariance of class
 c's (mean-erased) codes, p_c its share and S their weighted average. It is still one label-free

@@ -50,13 +50,14 @@ def eraser(meta: dict) -> str:
     """How the class eraser of the individual code (``caelib.erasure``) came into the model."""
     tc = meta.get("train_config", {})
     if meta.get("eraser"):
-        spread = meta["eraser"].partition("spread_dims=")[2].rstrip(")")
-        return "fitted on the trained weights (`--fit-eraser`)" + (f", {spread} spread directions" if spread else "")
-    if tc.get("erase_class"):
+        how, spread = "fitted on the trained weights (`--fit-eraser`)", meta.get("eraser_spread_dims")
+    elif tc.get("erase_class"):
         how = f"fitted after training, then {tc.get('erase_steps', 0)} steps with it" if tc.get("erase_steps") \
             else "fitted after training"
-        return how + (f", {tc['erase_spread_dims']} spread directions" if tc.get("erase_spread_dims") else "")
-    return "none (trained before it existed)"
+        spread = tc.get("erase_spread_dims")
+    else:
+        return "none (trained before it existed)"
+    return how + (f", {spread} spread directions" if spread else "")
 
 
 def fmt(v) -> str:

@@ -89,8 +89,8 @@ def fit_eraser(name: str, recipe: Recipe, out_dir: Path) -> dict:
                      spread_dims=recipe.train.erase_spread_dims)
     report = _measure(cae, classifier, test, train)
     meta = {**meta, "metrics": report, "metrics_before_eraser": meta.get("metrics_before_eraser", meta.get("metrics")),
-            "eraser": f"fitted on the trained weights by python scripts/train_cae.py --only {name} --fit-eraser"
-                      + (f" (spread_dims={recipe.train.erase_spread_dims})" if recipe.train.erase_spread_dims else "")}
+            "eraser": f"fitted on the trained weights by python scripts/train_cae.py --only {name} --fit-eraser",
+            "eraser_spread_dims": recipe.train.erase_spread_dims}
     save_checkpoint(path, kind="cae", config=asdict(cae.config),
                     state={"cae": cae.state_dict(), "discriminator": disc.state_dict()}, meta=meta)
     return _row(name, report)
