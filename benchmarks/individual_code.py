@@ -36,7 +36,7 @@ from caelib.pretrained import CAE_RECIPES
 def spaces(names) -> None:
     print("| data | space | 5-NN ↑ | silhouette ↑ | linear probe ↑ | chance |")
     print("|---|---|---|---|---|---|")
-    flips = []
+    flips, tables = [], []
     for name in names:
         m = caelib.pretrained(name)
         tr, te = caelib.load_dataset(name, "train"), caelib.load_dataset(name, "test")
@@ -48,12 +48,22 @@ def spaces(names) -> None:
                 continue
             print(f"| {name} | {space} | {r['knn']:.3f} | {r['silhouette']:.3f} | {r['probe']:.3f} "
                   f"| {rep['chance']:.3f} |")
-        rates = swap.flip_rates(swap.swap_confusion(m.cae, m.classifier, te.images, te.labels))
+        confusion = swap.swap_confusion(m.cae, m.classifier, te.images, te.labels)
+        rates = swap.flip_rates(confusion)
         worst = min(rates["per_pair"], key=rates["per_pair"].get)
         flips.append(f"- {name}: flip rate {rates['mean']:.3f}, worst pair {worst[0]}->{worst[1]} {rates['worst']:.3f} "
                      f"({len(te)} test images)")
+        names = te.class_names
+        rows = [f"| {names[b]} | " + " | ".join(f"{v:.2f}" for v in row) + " |"
+                for b, row in enumerate(swap.swap_confusion_matrix(confusion))]
+        tables.append(f"\n{name} (rows: the class-code donor's class; columns: the black box's decision; "
+                      "cross-class swaps, 200 per ordered pair):\n\n| donor | " + " | ".join(names) + " |\n|---|"
+                      + "---|" * len(names) + "\n" + "\n".join(rows))
     print("\nSwaps over the whole test set:\n")
     print("\n".join(flips))
+    print("\nThe black box's confusion over swaps (`swap.swap_confusion_matrix`; the diagonal is the flip rate into "
+          "each class):")
+    print("\n".join(tables))
 
 
 @torch.no_grad()
