@@ -25,7 +25,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from caelib.cae import CAE, CAEConfig, Discriminator, count_parameters
 from caelib.pretrained import CAE_RECIPES
-from caelib.train import MEMORY_FORMAT, TrainConfig, discriminator_losses, generator_losses
+from caelib.train import TrainConfig, discriminator_losses, generator_losses, to_training_layout
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,8 +42,9 @@ def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
 
 
 def make_step(cfg: CAEConfig, batch: int):
-    cae, disc = CAE(cfg).to(memory_format=MEMORY_FORMAT), Discriminator(cfg).to(memory_format=MEMORY_FORMAT)
-    tc = TrainConfig()                           # both networks in the training loop's memory format
+    cae, disc = CAE(cfg), Discriminator(cfg)
+    to_training_layout(cae, disc)                # both networks in the training loop's memory formats
+    tc = TrainConfig()
     opt_g = torch.optim.AdamW(cae.parameters(), lr=tc.lr, betas=(tc.beta1, tc.beta2))
     opt_d = torch.optim.AdamW(disc.parameters(), lr=tc.lr, betas=(tc.beta1, tc.beta2))
     g = torch.Generator().manual_seed(0)
