@@ -10,7 +10,7 @@ import torch
 from caelib.cae import CAE, CAEConfig, Discriminator
 from caelib.checkpoints import CheckpointError
 from caelib.data import ImageDataset, load_dataset
-from caelib.train import LossWeights, PairSampler, TrainConfig, generator_losses, train_cae
+from caelib.train import LossWeights, PairSampler, TrainConfig, generator_losses, to_training_layout, train_cae
 
 TINY = CAEConfig(width=4, n_res=1, mlp_dim=16, class_dim=4, disc_width=4)
 
@@ -41,6 +41,37 @@ def test_swap_with_itself_is_the_reconstruction():
         assert torch.allclose(cae.swap(x, x), cae.reconstruct(x))
         # swapping in another image's class code changes the output (the class code is used)
         assert not torch.allclose(cae.swap(x, x.flip(0)), cae.reconstruct(x))
+
+
+@pytest.mark.parametrize("cfg", [CAEConfig(), CAEConfig(indiv_downs=1), CAEConfig(indiv_downs=3, num_classes=10)])
+def test_training_layout_keeps_the_function_and_puts_instance_norm_in_nchw(cfg):
+    """to_training_layout only moves memory: same outputs and gradients; channels-last exactly where no instance
+    norm sits (else PyTorch copies around every instance norm on a CPU)."""
+    torch.manual_seed(0)
+    cae, disc = CAE(cfg), Discriminator(cfg)
+    fast, fast_disc = CAE(cfg), Discriminator(cfg)
+    fast.load_state_dict(cae.state_dict()), fast_disc.load_state_dict(disc.state_dict())
+    to_training_layout(fast, fast_disc)
+    cl = torch.channels_last
+
+    def formats(module):  # of the conv weights whose two layouts differ (a 1-input-channel kernel is both)
+        return {"cl" if p.is_contiguous(memory_format=cl) else "nchw" for p in module.parameters()
+                if p.ndim == 4 and p.is_contiguous(memory_format=cl) != p.is_contiguous()}
+
+    for part in (fast.class_encoder, fast.decoder.up, fast_disc):
+        assert formats(part) == {"cl"}
+    for part in (fast.indiv_encoder, fast.decoder.blocks):
+        assert formats(part) == {"nchw"}
+    x = torch.rand(6, 1, 32, 32) * 2 - 1
+    outs = []
+    for model, d in ((cae, disc), (fast, fast_disc)):
+        # a smooth function of every part (the training losses' L1 terms make gradients jump at float rounding)
+        y = model.decoder(model.indiv_code(x), model.class_encoder(x).flip(0))
+        real, classes = d(y)
+        (y.square().mean() + real.square().mean() + classes.square().mean()).backward()
+        outs.append([y.detach()] + [p.grad for p in (*model.parameters(), *d.parameters()) if p.grad is not None])
+    for plain, moved in zip(*outs):
+        assert torch.allclose(plain, moved, atol=1e-6, rtol=1e-4)
 
 
 def test_paper_config_is_much_larger():
