@@ -106,7 +106,8 @@ class UpBlock(nn.Sequential):
 
     When the conv's weights are channels-last (as ``caelib.train`` trains them), the input is brought into
     that format *before* upsampling: the conv would otherwise convert the 4x larger upsampled map (on a CPU
-    that copy took 10% of a training step of the shipped lesions CAE). Same numbers either way."""
+    those copies took 18% of a training step of the shipped lesions CAE, profiled on a loaded machine).
+    Same numbers either way."""
 
     def __init__(self, cin: int, cout: int, kernel: int = 3):
         super().__init__(nn.Upsample(scale_factor=2, mode="nearest"),

@@ -201,6 +201,7 @@ def to_training_layout(cae: CAE, disc: Discriminator) -> None:
     for part in (cae.class_encoder, cae.decoder.up, cae.decoder.out, disc):
         part.to(memory_format=torch.channels_last)
 
+
 RANK_SEED_STRIDE = 10_007  # rank r > 0 of a process group draws its pairs with seed + r * RANK_SEED_STRIDE
 ERASER_REFIT_EVERY = 100   # steps between refits of the class eraser while the decoder adapts to it
 
