@@ -126,13 +126,14 @@ def load_checkpoint(
     path: str | os.PathLike,
     *,
     kind: str | None = None,
-    expect_config: dict[str, Any] | None = None,
+    expect_config: Any = None,
     map_location: str | torch.device = "cpu",
 ) -> dict[str, Any]:
     """Read a checkpoint -> ``{"kind", "config", "state", "meta", "version"}`` (safe: ``weights_only=True``).
 
-    ``kind`` checks the checkpoint's kind; ``expect_config`` checks that every field it names matches
-    the stored config, and lists the differing fields otherwise.
+    ``kind`` checks the checkpoint's kind; ``expect_config`` (a config dataclass, or a dict of fields) checks
+    that every field it names matches the stored config, and lists the differing fields otherwise. Given a
+    dataclass, fields the stored config lacks (written before the field existed) count as its defaults.
     """
     path = Path(path)
     if not path.is_file():
@@ -157,6 +158,9 @@ def load_checkpoint(
         raise CheckpointError(f"{path} holds a '{ckpt.get('kind')}' checkpoint; expected '{kind}'")
     if expect_config is not None:
         stored = ckpt.get("config", {})
+        if dataclasses.is_dataclass(expect_config):
+            stored = config_to_dict(config_from_dict(type(expect_config), stored))
+            expect_config = config_to_dict(expect_config)
         diff = [k for k in expect_config if stored.get(k) != expect_config[k]]
         if diff:
             have = ", ".join(f"{k}={stored.get(k)!r}" for k in diff)

@@ -23,7 +23,6 @@ import os
 import sys
 import textwrap
 import warnings
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -188,7 +187,7 @@ def cmd_train_cae(args: argparse.Namespace) -> int:
             raise UsageError(f"{out} is a folder; --out needs a checkpoint file name")
         if out.exists() and not args.force:
             try:
-                ck = load_checkpoint(out, kind="cae", expect_config=asdict(cfg))
+                ck = load_checkpoint(out, kind="cae", expect_config=cfg)
             except CheckpointError as err:
                 raise UsageError(f"{err}. To resume it, train with the settings it was trained with (for a folder: "
                                  "--image-size and --channels); or pass a new --out, or --force to replace it") from err

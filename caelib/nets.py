@@ -54,10 +54,10 @@ class ConvBlock(nn.Sequential):
 class ResBlock(nn.Module):
     """Two 3x3 conv blocks with a skip connection: ``x + f(x)``."""
 
-    def __init__(self, channels: int, norm: Norm = instance_norm):
+    def __init__(self, channels: int, norm: Norm = instance_norm, act: Callable[[], nn.Module] = nn.ReLU):
         super().__init__()
         self.body = nn.Sequential(
-            ConvBlock(channels, channels, 3, norm=norm),
+            ConvBlock(channels, channels, 3, norm=norm, act=act),
             ConvBlock(channels, channels, 3, norm=norm, act=nn.Identity),
         )
 

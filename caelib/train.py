@@ -272,7 +272,7 @@ def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig 
     history: list[dict[str, float]] = []
     step, seconds = 0, 0.0
     if checkpoint is not None and Path(checkpoint).exists():
-        ck = load_checkpoint(checkpoint, kind="cae", expect_config=asdict(cae_config))
+        ck = load_checkpoint(checkpoint, kind="cae", expect_config=cae_config)
         st = ck["state"]
         cae.load_state_dict(st["cae"]), disc.load_state_dict(st["discriminator"])
         if "opt_g" not in st:

@@ -147,6 +147,24 @@ def test_config_mismatch_lists_fields(tmp_path):
     assert "width" not in msg
 
 
+def test_config_fields_added_later_count_as_their_defaults(tmp_path):
+    """A checkpoint written before a config field existed (here ``disc_res``) still matches a config that
+    leaves the field at its default, and is refused by one that does not."""
+    from dataclasses import asdict, replace
+
+    from caelib.cae import CAEConfig
+    cfg = CAEConfig(num_classes=3)
+    old = asdict(cfg)
+    del old["disc_res"]
+    path = tmp_path / "old.pt"
+    _save(path, config=old)
+    assert load_checkpoint(path, expect_config=cfg)["config"] == old
+    with pytest.raises(CheckpointError, match="trained with disc_res=0; this model has disc_res=2"):
+        load_checkpoint(path, expect_config=replace(cfg, disc_res=2))
+    with pytest.raises(CheckpointError, match="num_classes=3; this model has num_classes=4"):
+        load_checkpoint(path, expect_config=replace(cfg, num_classes=4))
+
+
 def test_non_plain_meta_is_refused_at_save(tmp_path):
     with pytest.raises(TypeError, match="plain values"):
         _save(tmp_path / "m.pt", meta={"model": nn.Linear(1, 1)})
