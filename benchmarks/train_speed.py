@@ -2,15 +2,15 @@
 
     python benchmarks/train_speed.py [--repeats 5] [--threads 2]
 
-Measures, in one run: the fp32 matmul rate of the machine (the ceiling of any training step), one
-training step (generator + discriminator, batch of 32 pairs, 32x32 grayscale) of caelib's default CAE
-and of the paper-size configuration (``CAEConfig.paper()``) at the same input and batch: images/s,
-the step's FLOPs (counted by ``torch.utils.flop_counter``), the FLOP rate as a fraction of the matmul
-rate, and the speed ratio; the same for the configurations of the shipped lesions and mnist CAEs (their
+Measures, in one run: the fp32 matmul rate of the machine (the ceiling of any training step), one training
+step (generator + discriminator, batch of 32 pairs, 32x32 grayscale) of caelib's default CAE and of the
+paper-size configuration (``CAEConfig.paper()``, the authors' layer sizes) at the same input and batch:
+images/s, the step's FLOPs (counted by ``torch.utils.flop_counter``), the FLOP rate as a fraction of the
+matmul rate, and the speed ratio; the same for the configurations of the shipped lesions and mnist CAEs (their
 individual codes are 16x16 and 4x4 where the default's is 8x8). All are timed in interleaved rounds (a few
 steps of each in turn), so that a slow spell of a shared machine hits them all; a ratio is the ratio of the
-medians, and the spread of the per-round ratios is printed too. Also prints the training time and quality
-of the shipped CAEs, read from their checkpoints (measured when they were trained by ``scripts/train_cae.py``).
+medians, and the spread of the per-round ratios is printed too. Also prints the training time and quality of
+the shipped CAEs, read from their checkpoints (measured when they were trained by ``scripts/train_cae.py``).
 """
 
 from __future__ import annotations

@@ -79,6 +79,22 @@ def test_paper_config_is_much_larger():
     assert count_parameters(CAE(CAEConfig.paper())) > 20 * count_parameters(CAE(CAEConfig()))
 
 
+def test_paper_discriminator_has_the_authors_layer_sizes():
+    """The authors' discriminator: 4x4 stride-2 convs 1 -> 64 -> 128 -> 256 -> 512, then two residual
+    blocks of two 3x3 512-channel convs (the speed comparison needs all of them)."""
+    from caelib.cae import count_parameters
+    d = Discriminator(CAEConfig.paper(num_classes=2))
+    convs = [m for m in d.features.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size[0], c.stride[0]) for c in convs] == [
+        (1, 64, 4, 2), (64, 128, 4, 2), (128, 256, 4, 2), (256, 512, 4, 2)] + [(512, 512, 3, 1)] * 4
+    conv_params = sum(c.weight.numel() + c.bias.numel() for c in convs)
+    assert conv_params == 64 * 16 + 64 + 128 * 64 * 16 + 128 + 256 * 128 * 16 + 256 + 512 * 256 * 16 + 512 \
+        + 4 * (512 * 512 * 9 + 512)
+    assert count_parameters(Discriminator(CAEConfig())) < count_parameters(d) / 200  # caelib's: no blocks
+    real, classes = d(torch.zeros(3, 1, 32, 32))
+    assert real.shape == (3,) and classes.shape == (3, 2)
+
+
 @pytest.mark.parametrize("bad, message", [
     (torch.zeros(2, 3, 32, 32), r"\(B, 1, 32, 32\).*CAEConfig\(image_size=32, channels=3\)"),
     (torch.zeros(2, 1, 28, 28), r"got \(2, 1, 28, 28\)"),
