@@ -53,12 +53,12 @@ def spaces(names) -> None:
         worst = min(rates["per_pair"], key=rates["per_pair"].get)
         flips.append(f"- {name}: flip rate {rates['mean']:.3f}, worst pair {worst[0]}->{worst[1]} {rates['worst']:.3f} "
                      f"({len(te)} test images)")
-        names = te.class_names
-        rows = [f"| {names[b]} | " + " | ".join(f"{v:.2f}" for v in row) + " |"
+        classes = te.class_names
+        rows = [f"| {classes[b]} | " + " | ".join(f"{v:.2f}" for v in row) + " |"
                 for b, row in enumerate(swap.swap_confusion_matrix(confusion))]
         tables.append(f"\n{name} (rows: the class-code donor's class; columns: the black box's decision; "
-                      "cross-class swaps, 200 per ordered pair):\n\n| donor | " + " | ".join(names) + " |\n|---|"
-                      + "---|" * len(names) + "\n" + "\n".join(rows))
+                      "cross-class swaps, 200 per ordered pair):\n\n| donor | " + " | ".join(classes) + " |\n|---|"
+                      + "---|" * len(classes) + "\n" + "\n".join(rows))
     print("\nSwaps over the whole test set:\n")
     print("\n".join(flips))
     print("\nThe black box's confusion over swaps (`swap.swap_confusion_matrix`; the diagonal is the flip rate into "

@@ -223,14 +223,18 @@ class Discriminator(nn.Module):
     def __init__(self, config: CAEConfig = CAEConfig()):
         super().__init__()
         w = config.disc_width
-        layers: list[nn.Module] = [ConvBlock(config.channels, w, 4, stride=2, act=lambda: nn.LeakyReLU(0.2))]
+
+        def act() -> nn.Module:
+            return nn.LeakyReLU(0.2)
+
+        layers: list[nn.Module] = [ConvBlock(config.channels, w, 4, stride=2, act=act)]
         for i in range(config.disc_downs - 1):
             cin, cout = min(w * 2 ** i, 8 * w), min(w * 2 ** (i + 1), 8 * w)
-            layers.append(ConvBlock(cin, cout, 4, stride=2, act=lambda: nn.LeakyReLU(0.2)))
+            layers.append(ConvBlock(cin, cout, 4, stride=2, act=act))
         cf = min(w * 2 ** (config.disc_downs - 1), 8 * w)
-        layers += [ResBlock(cf, norm=no_norm, act=lambda: nn.LeakyReLU(0.2)) for _ in range(config.disc_res)]
+        layers += [ResBlock(cf, norm=no_norm, act=act) for _ in range(config.disc_res)]
         self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.head = nn.Sequential(nn.Linear(cf, cf), nn.LeakyReLU(0.2), nn.Linear(cf, 1 + config.num_classes))
+        self.head = nn.Sequential(nn.Linear(cf, cf), act(), nn.Linear(cf, 1 + config.num_classes))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         out = self.head(self.features(x))
