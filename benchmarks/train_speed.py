@@ -24,6 +24,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from caelib.cae import CAE, CAEConfig, Discriminator, count_parameters
+from caelib.device import keep_freed_memory
 from caelib.pretrained import CAE_RECIPES
 from caelib.train import TrainConfig, discriminator_losses, generator_losses, to_training_layout
 
@@ -42,6 +43,7 @@ def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
 
 
 def make_step(cfg: CAEConfig, batch: int):
+    keep_freed_memory()                          # as caelib.train.train_cae does on the CPU (for every config)
     cae, disc = CAE(cfg), Discriminator(cfg)
     to_training_layout(cae, disc)                # both networks in the training loop's memory formats
     tc = TrainConfig()
@@ -85,7 +87,8 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     peak = matmul_gflops()
-    print(f"threads {args.threads}; fp32 matmul (2048^2): {peak:.1f} GFLOP/s (median of 5)")
+    print(f"threads {args.threads}; fp32 matmul (2048^2): {peak:.1f} GFLOP/s (median of 5); freed memory kept "
+          f"for the next step (caelib.device.keep_freed_memory): {keep_freed_memory()}")
     configs = {"caelib default": CAEConfig(), "paper size": CAEConfig.paper()}
     for name in ("lesions", "mnist"):                    # the shipped models' own configurations, as well
         configs[f"shipped {name}"] = CAE_RECIPES[name].model

@@ -39,6 +39,7 @@ from tqdm.auto import tqdm
 from . import distributed
 from .cae import CAE, CAEConfig, Discriminator
 from .checkpoints import load_checkpoint, save_checkpoint
+from .device import keep_freed_memory
 from .erasure import fit_indiv_eraser
 
 
@@ -248,6 +249,8 @@ def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig 
     rank's pair stream when the number of processes is the same.
     """
     dev = distributed.device(device)
+    if dev.type == "cpu":
+        keep_freed_memory()  # each step reuses the memory the last one freed (no page faults; caelib.device)
     rank, world = distributed.rank(), distributed.world_size()
     images, labels = dataset.images, dataset.labels
     k = int(labels.max()) + 1 if cae_config is None else cae_config.num_classes

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import platform
+import subprocess
+import sys
 from dataclasses import replace
 
 import pytest
@@ -73,6 +77,38 @@ def test_training_layout_keeps_the_function_and_puts_instance_norm_in_nchw(cfg):
     for plain, moved in zip(*outs):
         assert torch.allclose(plain, moved, atol=1e-6, rtol=1e-4)
 
+
+FAULTS_SCRIPT = """
+import resource, torch
+from caelib.device import keep_freed_memory
+
+def faults_per_round():  # a training step's pattern: many mid-sized tensors made, then all freed
+    def churn():
+        kept = [torch.ones(2 << 20) for _ in range(12)]  # 12 x 8 MB: more than glibc trims at (at most 64 MB)
+        del kept
+    churn(), churn()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(5):
+        churn()
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 5
+
+default = faults_per_round()
+applied = keep_freed_memory()
+print(default, applied, faults_per_round())
+"""
+
+
+@pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc only")
+def test_keep_freed_memory_stops_the_page_faults_of_repeated_steps():
+    """With glibc's thresholds, memory freed at the end of a step goes back to the system and the next step faults
+    it in again (one fault per 4 kB page); after keep_freed_memory the allocator reuses it."""
+    # glibc's starting thresholds (128 kB), held fixed: its own adaptive ones vary from process to process
+    env = {**os.environ, "GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=131072:glibc.malloc.trim_threshold=131072"}
+    out = subprocess.run([sys.executable, "-c", FAULTS_SCRIPT], capture_output=True, text=True, check=True, env=env)
+    default, applied, kept = out.stdout.split()
+    assert applied == "True"
+    assert float(default) > 12 * 8 * 256 / 2          # at least half the pages of 96 MB faulted in each round
+    assert float(kept) < float(default) / 20
 
 def test_paper_config_is_much_larger():
     from caelib.cae import count_parameters
