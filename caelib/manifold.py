@@ -220,6 +220,16 @@ def linear_probe_accuracy(train_codes: torch.Tensor, train_labels: torch.Tensor,
     return float(probe.score(_flat(test_codes), _numpy(test_labels)))
 
 
+@torch.no_grad()
+def _codes_and_raw(cae: CAE, images: torch.Tensor, batch_size: int = 512):
+    """(class codes, individual codes, individual codes before the class eraser), running each encoder once."""
+    cae.check(images)
+    cae.eval()
+    cls = torch.cat([cae.class_encoder(x) for x in images.split(batch_size)])
+    raw = raw_indiv_codes(cae, images, batch_size)
+    return cls, cae.indiv_eraser(raw), raw
+
+
 def code_space_report(cae: CAE, train_images: torch.Tensor, train_labels: torch.Tensor,
                       test_images: torch.Tensor, test_labels: torch.Tensor, *, k: int = 5) -> dict:
     """Compare the class codes with the individual codes on held-out images: for each, the k-NN accuracy,
@@ -229,12 +239,14 @@ def code_space_report(cae: CAE, train_images: torch.Tensor, train_labels: torch.
     sorted by class). Returns ``{"class code": {...}, "individual code": {...}, "pixels": {...},
     "chance": float}``, each inner dict with keys ``knn``, ``silhouette``, ``probe``; with a fitted class
     eraser (``caelib.erasure``) also ``"individual code before erasure"``. Notebook 04."""
-    cls_tr, ind_tr = encode_all(cae, train_images)
-    cls_te, ind_te = encode_all(cae, test_images)
+    if cae.indiv_eraser.fitted:  # the encoder's output once, before and after the eraser
+        (cls_tr, ind_tr, raw_tr), (cls_te, ind_te, raw_te) = (_codes_and_raw(cae, x) for x in (train_images,
+                                                                                                test_images))
+    else:
+        (cls_tr, ind_tr), (cls_te, ind_te) = encode_all(cae, train_images), encode_all(cae, test_images)
     spaces = [("class code", cls_tr, cls_te), ("individual code", ind_tr, ind_te)]
     if cae.indiv_eraser.fitted:
-        spaces.append(("individual code before erasure", raw_indiv_codes(cae, train_images),
-                       raw_indiv_codes(cae, test_images)))
+        spaces.append(("individual code before erasure", raw_tr, raw_te))
     report = {}
     for name, tr, te in spaces + [("pixels", train_images, test_images)]:
         report[name] = {"knn": knn_accuracy(tr, train_labels, te, test_labels, k),
