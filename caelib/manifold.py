@@ -21,7 +21,7 @@ import torch
 from .cae import CAE
 from .classifier import predict_proba
 from .erasure import raw_indiv_codes
-from .swap import decode_all, encode_all
+from .swap import decode_all
 
 Classifier = Callable[[torch.Tensor], torch.Tensor]
 
@@ -222,7 +222,8 @@ def linear_probe_accuracy(train_codes: torch.Tensor, train_labels: torch.Tensor,
 
 @torch.no_grad()
 def _codes_and_raw(cae: CAE, images: torch.Tensor, batch_size: int = 512):
-    """(class codes, individual codes, individual codes before the class eraser), running each encoder once."""
+    """(class codes, individual codes, individual codes before the class eraser), flattened, running each encoder
+    once (the last two are the same while the eraser is unfitted)."""
     cae.check(images)
     cae.eval()
     cls = torch.cat([cae.class_encoder(x) for x in images.split(batch_size)])
@@ -239,11 +240,8 @@ def code_space_report(cae: CAE, train_images: torch.Tensor, train_labels: torch.
     sorted by class). Returns ``{"class code": {...}, "individual code": {...}, "pixels": {...},
     "chance": float}``, each inner dict with keys ``knn``, ``silhouette``, ``probe``; with a fitted class
     eraser (``caelib.erasure``) also ``"individual code before erasure"``. Notebook 04."""
-    if cae.indiv_eraser.fitted:  # the encoder's output once, before and after the eraser
-        (cls_tr, ind_tr, raw_tr), (cls_te, ind_te, raw_te) = (_codes_and_raw(cae, x) for x in (train_images,
-                                                                                                test_images))
-    else:
-        (cls_tr, ind_tr), (cls_te, ind_te) = encode_all(cae, train_images), encode_all(cae, test_images)
+    (cls_tr, ind_tr, raw_tr), (cls_te, ind_te, raw_te) = _codes_and_raw(cae, train_images), _codes_and_raw(
+        cae, test_images)
     spaces = [("class code", cls_tr, cls_te), ("individual code", ind_tr, ind_te)]
     if cae.indiv_eraser.fitted:
         spaces.append(("individual code before erasure", raw_tr, raw_te))

@@ -84,7 +84,7 @@ from caelib.device import keep_freed_memory
 
 def faults_per_round():  # a training step's pattern: many mid-sized tensors made, then all freed
     def churn():
-        kept = [torch.ones(2 << 20) for _ in range(12)]  # 12 x 8 MB: more than glibc trims at (at most 64 MB)
+        kept = [torch.ones(2 << 20) for _ in range(12)]  # 12 x 8 MB
         del kept
     churn(), churn()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -109,6 +109,7 @@ def test_keep_freed_memory_stops_the_page_faults_of_repeated_steps():
     assert applied == "True"
     assert float(default) > 12 * 8 * 256 / 2          # at least half the pages of 96 MB faulted in each round
     assert float(kept) < float(default) / 20
+
 
 def test_paper_config_is_much_larger():
     from caelib.cae import count_parameters
