@@ -128,6 +128,12 @@ def _serve(cmd_for_port, log: Path, ready_path: str, cwd: Path, tmp: Path, timeo
     raise AssertionError("unreachable")
 
 
+# kernels talk to their server over Unix sockets in the run's own runtime folder, not TCP ports: a port that
+# jupyter_client found free can be taken by another kernel before its own binds it (seen here: a notebook's kernel
+# died on "ZMQError: Address already in use" while another server's kernels were starting)
+KERNEL_IPC = ["--KernelManager.transport=ipc"]
+
+
 def start_lab(tmp: Path, root_dir: Path, timeout: float = 120) -> Server:
     settings = tmp / "settings"
     for name, value in LAB_SETTINGS.items():
@@ -140,7 +146,7 @@ def start_lab(tmp: Path, root_dir: Path, timeout: float = 120) -> Server:
                 f"--ServerApp.port={port}", "--ServerApp.port_retries=0", "--IdentityProvider.token=",
                 "--ServerApp.password=", "--ServerApp.disable_check_xsrf=True", f"--ServerApp.root_dir={root_dir}",
                 f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={tmp / 'workspaces'}",
-                "--LabApp.expose_app_in_browser=True", "--LabServerApp.news_url=", "--allow-root"]
+                "--LabApp.expose_app_in_browser=True", "--LabServerApp.news_url=", "--allow-root", *KERNEL_IPC]
 
     return _serve(cmd, tmp / "jupyterlab.log", "/api/status", root_dir, tmp, timeout)
 
@@ -148,7 +154,7 @@ def start_lab(tmp: Path, root_dir: Path, timeout: float = 120) -> Server:
 def start_voila(tmp: Path, notebook: Path, timeout: float = 120) -> Server:
     def cmd(port: int) -> list[str]:
         return [sys.executable, "-m", "voila", str(notebook), "--no-browser", f"--port={port}",
-                "--Voila.ip=127.0.0.1", "--Voila.port_retries=0"]
+                "--Voila.ip=127.0.0.1", "--Voila.port_retries=0", *KERNEL_IPC]
 
     # not GET /: that would already run the notebook. A static file proves that this voila answers (not some
     # other process that took the port first, which made voila exit)
