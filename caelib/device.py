@@ -43,5 +43,5 @@ def keep_freed_memory() -> bool:
                 _kept = bool(libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20)) and bool(
                     libc.mallopt(_M_TRIM_THRESHOLD, 128 << 20))
             except (OSError, AttributeError):
-                _kept = False
+                pass  # no usable libc: stays False
     return _kept

@@ -128,9 +128,9 @@ def _serve(cmd_for_port, log: Path, ready_path: str, cwd: Path, tmp: Path, timeo
     raise AssertionError("unreachable")
 
 
-# kernels talk to their server over Unix sockets in the run's own runtime folder, not TCP ports: a port that
+# kernels talk to their server over Unix sockets beside their connection files, not TCP ports: a port that
 # jupyter_client found free can be taken by another kernel before its own binds it (seen here: a notebook's kernel
-# died on "ZMQError: Address already in use" while another server's kernels were starting)
+# died on "ZMQError: Address already in use" while two test runs on the machine started kernels)
 KERNEL_IPC = ["--KernelManager.transport=ipc"]
 
 
