@@ -180,9 +180,17 @@ class CAE(nn.Module):
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, C, H, W) in [-1, 1] -> (class_code (B, D), indiv_code (B, Ci, h, w)),
         with Ci = config.indiv_channels and h = w = config.indiv_size. The individual code has passed the
-        class eraser (``indiv_code``)."""
+        class eraser (``indiv_code``). float64 / float16 images are converted to the model's dtype; an empty
+        batch (B = 0) gives empty codes."""
         self.check(x)
+        x = x.to(self._dtype())
+        if len(x) == 0:
+            c = self.config
+            return x.new_zeros(0, c.class_dim), x.new_zeros(0, c.indiv_channels, c.indiv_size, c.indiv_size)
         return self.class_encoder(x), self.indiv_code(x)
+
+    def _dtype(self) -> torch.dtype:
+        return self.code_head.weight.dtype
 
     def indiv_code(self, x: torch.Tensor) -> torch.Tensor:
         """The individual code without input checks (training): the encoder's output with the class-mean
@@ -197,6 +205,13 @@ class CAE(nn.Module):
         if class_code.ndim != 2 or class_code.shape[1] != self.config.class_dim:
             raise ValueError(f"expected class codes of shape (B, {self.config.class_dim}), "
                              f"got {tuple(class_code.shape)}")
+        c = self.config
+        if indiv_code.ndim != 4 or tuple(indiv_code.shape[1:]) != (c.indiv_channels, c.indiv_size, c.indiv_size):
+            raise ValueError(f"expected individual codes of shape (B, {c.indiv_channels}, {c.indiv_size}, "
+                             f"{c.indiv_size}), got {tuple(indiv_code.shape)}; pass the second result of encode(x)")
+        indiv_code, class_code = indiv_code.to(self._dtype()), class_code.to(self._dtype())
+        if len(indiv_code) == 0:   # an empty batch: no images
+            return indiv_code.new_zeros(0, c.channels, c.image_size, c.image_size)
         return self.decoder(indiv_code, class_code)
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
+import socket
 import tempfile
+import warnings
+import zipfile
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,7 +23,18 @@ from torch import nn
 
 FORMAT_VERSION = 1
 _MAGIC = "caelib"
-_RETRAIN_HINT = "re-download it or re-train it with `python scripts/train_classifiers.py` / `python -m caelib train`"
+_TRAIN_COMMANDS = {"classifier": "`python -m caelib train-classifier`", "cae": "`python -m caelib train-cae`"}
+_RETRAIN_HINT = ("pass a checkpoint written by caelib, or re-train it with `python -m caelib train-classifier` "
+                 "(a black box) or `python -m caelib train-cae` (a CAE)")
+_TMP_SUFFIX = ".tmp"
+
+
+def _retrain_hint(kind: str | None) -> str:
+    """What to do about an unusable checkpoint, naming the command (one that exists) that writes its kind."""
+    if kind in _TRAIN_COMMANDS:
+        return f"pass a '{kind}' checkpoint written by caelib, or re-train it with {_TRAIN_COMMANDS[kind]}"
+    return _RETRAIN_HINT
+
 
 T = TypeVar("T")
 
@@ -105,7 +120,8 @@ def save_checkpoint(
         "state": {role: _to_cpu(dict(sd)) for role, sd in state.items()},
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    prefix = f"{_tmp_prefix(path)}p{os.getpid()}@{_host()}."   # names its writer: see stale_temp_files
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=_TMP_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(payload, f)
@@ -119,7 +135,74 @@ def save_checkpoint(
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    clean_stale_temp_files(path, warn=False)
     return path
+
+
+# A save writes ``.<name>.p<pid>@<host>.<random>.tmp`` beside ``<name>`` and renames it; a process killed during
+# the save leaves that file behind. The writer's pid and host in the name tell a later run whether it is stale.
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())
+
+
+def _tmp_prefix(path: Path) -> str:
+    return f".{path.name}."
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. PermissionError: the process exists (another user's)
+        return True
+    return True
+
+
+def stale_temp_files(path: str | os.PathLike) -> tuple[list[Path], list[Path]]:
+    """Temporary files that saves of ``path`` left behind: ``(stale, unknown)``. ``stale``: written on this machine
+    by a process that no longer runs (a run killed during a save); ``unknown``: written by another machine, or
+    by a caelib that did not record its writer in the name, so nobody can tell whether a run still writes them."""
+    path = Path(path)
+    prefix = _tmp_prefix(path)
+    stale, unknown = [], []
+    if not path.parent.is_dir():
+        return stale, unknown
+    host = _host()
+    for f in sorted(path.parent.iterdir()):
+        if not (f.name.startswith(prefix) and f.name.endswith(_TMP_SUFFIX)) or not f.is_file():
+            continue
+        m = re.fullmatch(r"p(\d+)@([A-Za-z0-9-]*)\.[^.]+", f.name[len(prefix):-len(_TMP_SUFFIX)])
+        if m and m.group(2) == host:
+            if not _alive(int(m.group(1))):
+                stale.append(f)
+        else:
+            unknown.append(f)
+    return stale, unknown
+
+
+def clean_stale_temp_files(path: str | os.PathLike, *, warn: bool = True) -> list[Path]:
+    """Delete the temporary files of dead saves of ``path`` (see :func:`stale_temp_files`) and return them.
+    With ``warn``, a warning lists what was deleted and the temporary files whose writer is unknown (left in
+    place: delete them yourself when no run writes ``path``)."""
+    stale, unknown = stale_temp_files(path)
+    removed = []
+    for f in stale:
+        try:
+            f.unlink()
+            removed.append(f)
+        except FileNotFoundError:
+            pass
+    if warn and removed:
+        warnings.warn(f"deleted {len(removed)} temporary file(s) left by a run killed while it saved {path}: "
+                      + ", ".join(f.name for f in removed), stacklevel=2)
+    if warn and unknown:
+        warnings.warn(f"{len(unknown)} temporary file(s) beside {path} may be left by a run killed while it saved: "
+                      + ", ".join(f.name for f in unknown) + "; delete them if no other run writes this checkpoint",
+                      stacklevel=2)
+    return removed
 
 
 def load_checkpoint(
@@ -136,24 +219,42 @@ def load_checkpoint(
     dataclass, fields the stored config lacks (written before the field existed) count as its defaults.
     """
     path = Path(path)
+    hint = _retrain_hint(kind)
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file; {hint}")
     if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}; {_RETRAIN_HINT}")
+        raise FileNotFoundError(f"no checkpoint at {path}; {hint}")
+    if not zipfile.is_zipfile(path):  # torch.save (and so caelib) writes zip archives
+        with open(path, "rb") as f:
+            head = f.read(512)
+        if head.startswith(b"PK"):
+            why = "a zip archive that ends too early: the file is truncated or was not copied completely"
+        elif not head:
+            why = "the file is empty"
+        elif _looks_like_text(head):
+            why = "it holds text, not weights written by torch.save"
+        else:
+            why = "its bytes are not a file written by torch.save (random data, or another format)"
+        raise CheckpointError(f"{path} is not a caelib checkpoint or is damaged ({why}); {hint}")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # pickle refused by weights_only, truncated zip, not a torch file ...
+    except Exception as e:  # pickle refused by weights_only, damaged zip members ...
+        first = (str(e).strip().splitlines() or [""])[0][:160]
         why = (
             "it holds Python objects that safe loading (weights_only=True) refuses"
-            if "weights only" in str(e).lower()
-            else f"{type(e).__name__}"
+            if "weights only" in str(e).lower() and "unsupported" in str(e).lower()
+            else f"damaged: {type(e).__name__}: {first}"
         )
-        raise CheckpointError(f"{path} is not a caelib checkpoint or is damaged ({why}); {_RETRAIN_HINT}") from e
+        raise CheckpointError(f"{path} is not a caelib checkpoint or is damaged ({why}); {hint}") from e
     if not isinstance(ckpt, dict) or ckpt.get("format") != _MAGIC:
-        raise CheckpointError(f"{path} is not a caelib checkpoint (no caelib header); {_RETRAIN_HINT}")
+        raise CheckpointError(f"{path} is not a caelib checkpoint (a PyTorch file without caelib's header); {hint}")
     if ckpt.get("version") != FORMAT_VERSION:
         raise CheckpointError(
             f"{path} has checkpoint format version {ckpt.get('version')}; this caelib "
-            f"reads version {FORMAT_VERSION}; {_RETRAIN_HINT}"
+            f"reads version {FORMAT_VERSION}; {hint}"
         )
+    if not isinstance(ckpt.get("state"), dict) or not isinstance(ckpt.get("meta", {}), dict):
+        raise CheckpointError(f"{path} is damaged (its 'state' or 'meta' is not a dictionary); {hint}")
     if kind is not None and ckpt.get("kind") != kind:
         raise CheckpointError(f"{path} holds a '{ckpt.get('kind')}' checkpoint; expected '{kind}'")
     if expect_config is not None:
@@ -167,6 +268,28 @@ def load_checkpoint(
             want = ", ".join(f"{k}={expect_config[k]!r}" for k in diff)
             raise CheckpointError(f"{path}: checkpoint was trained with {have}; this model has {want}")
     return {k: ckpt.get(k) for k in ("kind", "config", "state", "meta", "version")}
+
+
+def _looks_like_text(head: bytes) -> bool:
+    """Do the first bytes of a file read as UTF-8 text (a multi-byte character may be cut at the end)?"""
+    for cut in range(4):
+        try:
+            text = head[:len(head) - cut].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        return bool(text) and all(ch.isprintable() or ch in "\t\r\n" for ch in text)
+    return False
+
+
+def state_of(ckpt: dict[str, Any], role: str, path: str | os.PathLike) -> dict[str, Any]:
+    """``ckpt["state"][role]`` of a loaded checkpoint, or a ``CheckpointError`` saying that the file is damaged
+    (the role is missing) instead of a ``KeyError``."""
+    state = ckpt.get("state") or {}
+    if not isinstance(state.get(role), dict):
+        have = ", ".join(repr(k) for k in state) or "none"
+        raise CheckpointError(f"{path} is damaged or incomplete: it holds no '{role}' state (roles: {have}); "
+                              f"{_retrain_hint(ckpt.get('kind'))}")
+    return state[role]
 
 
 def load_state(module: nn.Module, state_dict: dict[str, torch.Tensor], role: str) -> nn.Module:

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .checkpoints import config_from_dict, config_to_dict, load_checkpoint, load_state, save_checkpoint
+from .checkpoints import config_from_dict, config_to_dict, load_checkpoint, load_state, save_checkpoint, state_of
 from .data import check_images
 from .device import resolve_device
 
@@ -30,6 +30,8 @@ __all__ = [
     "predict_proba",
     "BlackBox",
     "as_black_box",
+    "NonFiniteOutputError",
+    "looks_like_probabilities",
     "save_classifier",
     "load_classifier",
 ]
@@ -89,6 +91,7 @@ class SmallCNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != self.config.channels:   # a clear message instead of conv2d's
             check_images(x, channels=self.config.channels, what="the black box's input")
+        x = _as_param_dtype(self, x)
         h = self.features(x)  # (B, width * 2**(stages-1), H / 2**(stages-1), W / 2**(stages-1))
         return self.head(self.pool(h).flatten(1))  # (B, K)
 
@@ -149,6 +152,11 @@ def train_classifier(
     ``torch.Generator`` seeded with ``seed``, so on the CPU two runs from the same initial weights give
     the same weights. Each history entry: ``{"epoch", "loss", "accuracy", "lr", "seconds"}``.
     """
+    for name, value, low in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("augment", augment, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{name} must be a whole number >= {low}, got {value!r}")
+    if not lr > 0:
+        raise ValueError(f"lr must be > 0, got {lr!r}")
     dev = resolve_device(device)
     model.to(dev).train()
     images, labels = _tensors(train_ds)
@@ -249,6 +257,15 @@ class BlackBox(nn.Module):
     the model's own input (resize, normalise, repeat grey to RGB, ...). ``channels`` / ``image_size``:
     the caelib images it accepts (None: not checked). ``check_inputs=False`` skips the input check
     (e.g. for noise-adding saliency methods that leave [-1, 1]).
+
+    ``outputs``: what the model returns. ``"logits"`` (default): unnormalised scores; a model whose every row
+    is non-negative and sums to 1 (it ends with a softmax) is refused with a ``ValueError``, since caelib
+    would softmax its probabilities again (flattened decisions, other gradients). ``"probabilities"``: the
+    model returns class probabilities and the black box returns their centred logarithm, ``log p - mean_k
+    log p``: logits that give back exactly the model's probabilities under softmax (they equal the model's
+    own pre-softmax logits up to a constant per row, which no softmax sees). Rows with NaN or inf scores
+    raise :class:`NonFiniteOutputError` naming the images. Float images of another dtype (float64,
+    float16) are converted to the model's parameter dtype.
     """
 
     def __init__(
@@ -260,10 +277,16 @@ class BlackBox(nn.Module):
         channels: int | None = None,
         image_size: int | None = None,
         check_inputs: bool = True,
+        outputs: str = "logits",
     ) -> None:
         super().__init__()
         if not callable(model):
             raise TypeError(f"the black box must be an nn.Module or a callable, got {type(model).__name__}")
+        if outputs not in OUTPUTS:
+            raise ValueError(f"outputs must be one of {', '.join(map(repr, OUTPUTS))}, got {outputs!r}")
+        if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
+            raise ValueError(f"num_classes must be a whole number >= 1 (the number of logits), got {num_classes!r}")
+        self.outputs = outputs
         self.model = model  # registered as a submodule when it is an nn.Module
         self.preprocess = preprocess
         self.num_classes = int(num_classes)
@@ -283,6 +306,8 @@ class BlackBox(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.check_inputs:
             check_images(x, channels=self.channels, image_size=self.image_size, what="black-box input")
+        if isinstance(self.model, nn.Module) and self.preprocess is None:
+            x = _as_param_dtype(self.model, x)
         logits = self.model(self.preprocess(x) if self.preprocess is not None else x)
         if not isinstance(logits, torch.Tensor) or logits.shape != (x.shape[0], self.num_classes):
             got = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
@@ -292,7 +317,56 @@ class BlackBox(nn.Module):
                 f"num_classes=K, preprocess=...) so that it takes (B, C, H, W) images in [-1, 1] and "
                 "returns one row of logits per image"
             )
-        return logits
+        return self._checked(logits)
+
+    def _checked(self, out: torch.Tensor) -> torch.Tensor:
+        """The model's outputs as logits: non-finite rows refused, probabilities refused or turned into logits."""
+        finite = torch.isfinite(out.detach()).all(1)
+        if not finite.all():
+            raise NonFiniteOutputError((~finite).nonzero().flatten().tolist(), len(out))
+        probabilities = looks_like_probabilities(out)
+        if self.outputs == "probabilities":
+            if not probabilities and len(out):
+                raise ValueError("as_black_box(..., outputs='probabilities'), but the model's rows are not "
+                                 "probabilities (non-negative, summing to 1); for logits leave outputs='logits'")
+            log = torch.log(out.clamp_min(torch.finfo(out.dtype).tiny))
+            return log - log.mean(1, keepdim=True)
+        if probabilities:
+            raise ValueError("the classifier returns probabilities (every row is non-negative and sums to 1), not "
+                             "logits: caelib would softmax them again. Wrap it with as_black_box(model, "
+                             "num_classes=K, outputs='probabilities'), or drop the model's final softmax")
+        return out
+
+
+OUTPUTS = ("logits", "probabilities")
+
+
+class NonFiniteOutputError(ValueError):
+    """The black box returned NaN or inf scores; ``rows`` are the images (indices in the batch) concerned."""
+
+    def __init__(self, rows: list[int], batch: int):
+        self.rows = rows
+        shown = ", ".join(map(str, rows[:10])) + (f" and {len(rows) - 10} more" if len(rows) > 10 else "")
+        super().__init__(f"the classifier returned NaN or inf scores for image(s) {shown} of a batch of {batch}; "
+                         "a decision needs finite logits: check the model and its preprocessing on these images")
+
+
+def looks_like_probabilities(out: torch.Tensor, atol: float = 2e-3) -> bool:
+    """Is every row of ``out`` (B, K) non-negative and summing to 1 (the output of a softmax)? False for K < 2 and
+    for an empty batch."""
+    if out.ndim != 2 or out.shape[1] < 2 or out.shape[0] == 0:
+        return False
+    o = out.detach().float()
+    return bool((o >= 0).all() and ((o.sum(1) - 1).abs() <= atol).all())
+
+
+def _as_param_dtype(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``x`` in the floating dtype of ``model``'s parameters (float64 / float16 images meet float32 weights)."""
+    if torch.is_tensor(x) and x.is_floating_point():
+        p = next((p for p in model.parameters() if p.is_floating_point()), None)
+        if p is not None and p.dtype != x.dtype:
+            return x.to(p.dtype)
+    return x
 
 
 def as_black_box(
@@ -304,7 +378,8 @@ def as_black_box(
     """Wrap ``model`` as a :class:`BlackBox` (returned unchanged if it already is one).
 
     ``num_classes`` may be left out for a :class:`SmallCNN` (read from its config) or a model with a
-    ``num_classes`` attribute.
+    ``num_classes`` attribute. A model that returns probabilities (it ends with a softmax) needs
+    ``outputs="probabilities"`` (see :class:`BlackBox`); without it the first call raises ``ValueError``.
     """
     if isinstance(model, BlackBox):
         return model
@@ -345,6 +420,6 @@ def load_classifier(path: str | os.PathLike, map_location: str | torch.device = 
     """Load a :class:`SmallCNN` saved by :func:`save_classifier`, in eval mode (its meta in ``.meta``)."""
     ckpt = load_checkpoint(path, kind="classifier", map_location=map_location)
     model = SmallCNN(config_from_dict(ClassifierConfig, ckpt["config"]))
-    load_state(model, ckpt["state"]["classifier"], "classifier")
+    load_state(model, state_of(ckpt, "classifier", path), "classifier")
     model.meta = ckpt["meta"]
     return model.eval()

@@ -6,11 +6,15 @@
     torchrun --nproc_per_node 2 -m caelib train-cae ...       # the same with DistributedDataParallel
     python -m caelib explain a.png b.png --cae cae.pt --classifier clf.pt --out explained --json
     python -m caelib student-notebooks students/              # the notebooks without their solutions
+    python -m caelib site course-site/                        # the course as a static website (offline)
 
 Bad input (a folder with one class, an empty class folder, unreadable or too small images, a checkpoint for
 other images, a classifier with another number of classes) ends with a message saying what to do and exit
-code 2, before any file is written. Existing outputs are never replaced without ``--force``, except the
-checkpoint ``train-cae`` resumes. ``CAELIB_DEBUG=1`` shows full tracebacks instead.
+code 2, before any file is written; so do numbers out of range (``--steps 0``, ``--batch-size -4``, an
+``--image-size`` that is not a positive multiple of 4) and an ``--out`` that cannot be written (checked before
+training). Existing outputs are never replaced without ``--force``, except the checkpoint ``train-cae``
+resumes; ``train-cae --force`` keeps the old file until the new run's first checkpoint replaces it.
+``CAELIB_DEBUG=1`` shows full tracebacks instead.
 """
 
 from __future__ import annotations
@@ -44,20 +48,99 @@ def _log(*parts: Any) -> None:
         print(*parts, file=sys.stderr, flush=True)
 
 
+# ------------------------------------------------------------------------------- argument value checks
+
+
+def whole(minimum: int, what: str = "") -> Callable[[str], int]:
+    """An argparse ``type``: a whole number >= ``minimum``; anything else is argparse's usage error (exit 2) with
+    one line saying what is allowed."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"must be a whole number >= {minimum}{what}, got {text!r}")
+        return value
+    parse.__name__ = f"whole number >= {minimum}"
+    return parse
+
+
+def positive(what: str = "") -> Callable[[str], float]:
+    """An argparse ``type``: a finite number > 0 (a learning rate)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = None
+        if value is None or not 0 < value < float("inf"):
+            raise argparse.ArgumentTypeError(f"must be a number > 0{what}, got {text!r}")
+        return value
+    parse.__name__ = "number > 0"
+    return parse
+
+
+def non_negative(text: str) -> float:
+    """An argparse ``type``: a finite number >= 0 (a loss weight)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}")
+    return value
+
+
+def image_size(text: str) -> int:
+    """An argparse ``type`` for ``--image-size``: a positive multiple of 4."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < 4 or value % 4:
+        raise argparse.ArgumentTypeError(f"image size must be a positive multiple of 4 (e.g. 32), got {text!r}")
+    return value
+
+
+def check_writable(path: Path, flag: str, *, folder: bool = False) -> None:
+    """Raise ``UsageError`` unless ``path`` (a file, or with ``folder`` a folder) can be written, before any
+    work starts: the nearest existing folder on its way must be a folder this process can write into."""
+    path = Path(path).expanduser()
+    if not folder and path.is_dir():
+        raise UsageError(f"{flag} {path} is a folder; {flag} needs a file name")
+    if folder and path.exists() and not path.is_dir():
+        raise UsageError(f"{flag} {path} is a file; {flag} needs a folder")
+    start = path if folder else path.parent
+    where = start.absolute()
+    while not where.exists():
+        where = where.parent
+    if not where.is_dir():
+        raise UsageError(f"{flag} {path} cannot be created: {where} is a file, not a folder; pass another {flag}")
+    import tempfile
+
+    try:   # os.access says yes to root on a read-only file system: try it
+        with tempfile.TemporaryFile(dir=where):
+            pass
+    except OSError as err:
+        raise UsageError(f"{flag} {path} cannot be written ({err.strerror or type(err).__name__} in {where}); "
+                         f"pass a {flag} in a folder you can write to") from None
+
+
 # ---------------------------------------------------------------------------------------------- data
 
 
 def _add_data_args(p: argparse.ArgumentParser, *, required: bool = True) -> None:
     g = p.add_argument_group("data (a built-in dataset or a folder of your images)")
     src = g.add_mutually_exclusive_group(required=required)
-    src.add_argument("--dataset", help="a built-in dataset: lesions, lesions-kinds, mnist, digits, ...")
+    src.add_argument("--dataset", help="a built-in dataset: lesions, lesions-kinds, mnist, digits, "
+                     "fashion-mnist (10 classes; fashion-mnist-shirts: Shirt vs T-shirt/top), ...")
     src.add_argument("--folder", type=Path, help="a folder of images: one sub-folder per class (optionally under "
                      "train/ and test/), or the trainA/trainB/testA/testB layout")
-    g.add_argument("--image-size", type=int, default=32, help="folders: images are resized (shorter side) and "
-                   "centre-cropped to this size (default 32; a CAE needs a multiple of 4)")
+    g.add_argument("--image-size", type=image_size, default=32, help="folders: images are resized (shorter side) "
+                   "and centre-cropped to this size, a positive multiple of 4 (default 32)")
     g.add_argument("--channels", type=int, choices=(1, 3), help="folders: 1 grey or 3 RGB (default: grey unless "
                    "some image has colour)")
-    g.add_argument("--max-images", type=int, help="use at most this many training images (class-balanced)")
+    g.add_argument("--max-images", type=whole(1), help="use at most this many training images (class-balanced)")
     g.add_argument("--skip-unreadable", action="store_true", help="skip images that cannot be read (default: stop)")
     g.add_argument("--upscale", action="store_true", help="enlarge images smaller than --image-size (default: stop)")
 
@@ -81,7 +164,12 @@ def load_data(source: dict[str, Any], split: str, n: int | None = None):
     kw = {k: v for k, v in source.items() if k != "dataset"}
     if "root" in kw and not Path(kw["root"]).is_dir():
         raise UsageError(f"image folder {kw['root']} does not exist; pass --folder with the folder of your images")
-    return load_dataset(source["dataset"], split, n=n, **kw)
+    try:
+        return load_dataset(source["dataset"], split, n=n, **kw)
+    except ValueError as err:   # the library's hint names its argument; here the flag that sets it
+        if "skip_unreadable=True" not in str(err):
+            raise
+        raise type(err)(str(err).replace("skip_unreadable=True", "--skip-unreadable")) from err
 
 
 # ------------------------------------------------------------------------------------------- models
@@ -140,6 +228,7 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     _check_new_file(out, args.force)
+    check_writable(out, "--out")   # before the data is read and the model trained
     source = _data_source(args)
     train, test = load_data(source, "train", args.max_images), load_data(source, "test")
     c, h, _ = train.image_shape
@@ -156,6 +245,14 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
             "command": "python -m caelib " + " ".join(sys.argv[1:])}
     save_classifier(out, model, meta=meta)
     _log(f"test accuracy {acc:.3f} on {len(test)} images; saved {out}")
+    if len(test):
+        counts = torch.bincount(test.labels, minlength=test.num_classes)
+        majority = float(counts.max()) / len(test)
+        if not acc > majority:
+            warnings.warn(f"test accuracy {acc:.3f} is not above the majority-class rate {majority:.3f} (always "
+                          f"answering {test.class_names[int(counts.argmax())]!r}): this black box has not learnt the "
+                          "classes and is not worth explaining yet. Train longer (e.g. --epochs 40), with more "
+                          "shifts (--augment 4; --flips if the class ignores orientation), or with more images")
     return 0
 
 
@@ -165,11 +262,11 @@ def cmd_train_cae(args: argparse.Namespace) -> int:
     from .cae import CAEConfig
     from .checkpoints import CheckpointError, load_checkpoint
     from .explain import check_classifier
-    from .swap import quality_report
     from .train import LossWeights, TrainConfig, train_cae
 
     joined = distributed.setup(args.backend)
     try:
+        check_writable(Path(args.out), "--out")   # before the data is read and the model trained
         source = _data_source(args)
         train = load_data(source, "train", args.max_images)
         test = load_data(source, "test")
@@ -187,15 +284,21 @@ def cmd_train_cae(args: argparse.Namespace) -> int:
             raise UsageError(f"{out} is a folder; --out needs a checkpoint file name")
         if out.exists() and not args.force:
             try:
+                load_checkpoint(out, kind="cae")
+            except CheckpointError as err:
+                raise UsageError(f"{err}; or pass a new --out, or --force to replace it with a new model") from err
+            try:
                 ck = load_checkpoint(out, kind="cae", expect_config=cfg)
             except CheckpointError as err:
                 raise UsageError(f"{err}. To resume it, train with the settings it was trained with (for a folder: "
                                  "--image-size and --channels); or pass a new --out, or --force to replace it") from err
-            _log(f"resuming {out} from step {ck['meta'].get('step')} of {args.steps}")
-        elif out.exists():
-            if distributed.is_main():
-                out.unlink()
-            distributed.barrier()
+            done = ck["meta"].get("step")
+            if isinstance(done, int) and done > args.steps:
+                raise UsageError(f"{out} has trained {done} steps already, more than --steps {args.steps}; pass "
+                                 f"--steps {done} or more to resume it, or --force to start anew")
+            _log(f"resuming {out} from step {done} of {args.steps}")
+        elif out.exists():   # --force: the old file stays until the new run's first checkpoint replaces it
+            _log(f"--force: training a new model; {out} is replaced at its first checkpoint")
         weights = LossWeights(critic=args.critic, swap_class=args.swap_class_weight)
         config = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                              weights=weights)
@@ -208,18 +311,21 @@ def cmd_train_cae(args: argparse.Namespace) -> int:
              + f" on {distributed.device(args.device)}")
         result = train_cae(train, cfg, config, checkpoint=out, checkpoint_every=args.checkpoint_every,
                            critic=classifier if args.critic else None, device=args.device,
-                           progress=not args.quiet, meta=meta)
+                           progress=not args.quiet, meta=meta, test=test if len(test) else None, resume=not args.force,
+                           classifier=classifier, verdict_images=500)
         if world > 1:
             agree = distributed.parameters_agree(result.cae) and distributed.parameters_agree(result.disc)
             _log(f"all {world} ranks hold the same weights: {agree}")
             if not agree:
                 raise RuntimeError("the ranks ended with different weights; please report this")
         _log(f"{result.step} steps in {result.seconds:.0f} s; checkpoint {out}")
-        if classifier is not None and distributed.is_main() and len(test):
-            q = quality_report(result.cae, classifier, test, n=min(len(test), 500))
-            _log(f"on {min(len(test), 500)} test images: swap flip rate {q['flip_mean']:.3f} (worst pair "
-                 f"{q['flip_worst']:.3f}), black-box accuracy on reconstructions {q['recon_accuracy']:.3f}, "
-                 f"reconstruction error {q['recon_error']:.3f}")
+        if result.verdict is not None:   # the guards on a sample of the test split across its classes
+            v = result.verdict
+            _log(f"{v.table()}\n  (black-box accuracy on these images {v.classifier_accuracy:.3f}; reconstruction "
+                 f"error {v.report['recon_error']:.3f}; the checkpoint is written either way)\n{v.summary()}")
+        elif distributed.is_main():
+            _log("no verdict: " + ("pass --classifier (the black box) to measure the guards" if classifier is None
+                                   else "the test split holds no images"))
     finally:
         if joined:
             distributed.cleanup()
@@ -256,6 +362,24 @@ def _class_index(name: str, names: Sequence[str]) -> int:
     raise UsageError(f"--target {name!r} is not a class; classes: {', '.join(names)} (or 0..{len(names) - 1})")
 
 
+def _decisions(classifier: Any, x: torch.Tensor, images: Sequence[Path]) -> list[int]:
+    """The black box's decision on each image; NaN or inf scores end with a message naming the files."""
+    from .classifier import NonFiniteOutputError, evaluating
+
+    with evaluating(classifier), torch.no_grad():
+        try:
+            logits = classifier(x)
+            rows = (~torch.isfinite(logits).all(1)).nonzero().flatten().tolist()
+        except NonFiniteOutputError as err:
+            rows = err.rows
+    if rows:
+        bad = [str(images[i]) for i in rows]
+        raise UsageError(f"the classifier returns NaN or inf scores for {', '.join(bad[:5])}"
+                         + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+                         + "; a decision needs finite logits: check the model and its preprocessing on these images")
+    return logits.argmax(1).tolist()
+
+
 def _figure_names(images: Sequence[Path], out: Path) -> list[Path]:
     stems = [p.stem for p in images]
     return [out / (f"{s}.explained.png" if stems.count(s) == 1 else f"{s}-{i}.explained.png")
@@ -279,16 +403,33 @@ def cmd_explain(args: argparse.Namespace) -> int:
     taken = [f for f in figures if f.exists()]
     if taken and not args.force:
         raise UsageError(f"{taken[0]} exists (and {len(taken) - 1} more); pass another --out, or --force to replace")
+    check_writable(out, "--out", folder=True)
     cae, classifier, names, ref_source, models_used = _load_explain_models(args)
     cfg = cae.config
     check_classifier(classifier, cfg, names)
+    # the preprocessing the CAE was trained with (train-cae records it): its image size and channels, and
+    # --upscale: a CAE trained on enlarged small images explains such images without asking again
+    upscale = args.upscale or bool((ref_source or {}).get("upscale"))
     if args.dataset or args.folder:
         ref_source = _data_source(args)
+        if args.folder:   # flags left at their defaults take the CAE's values
+            ref_source.update(image_size=cfg.image_size if args.image_size == 32 else args.image_size,
+                              channels=cfg.channels if args.channels is None else args.channels, upscale=upscale)
     if not ref_source:
         raise UsageError("the CAE checkpoint does not say which images it was trained on: pass --folder or "
                          "--dataset with images of every class, for the references the paths head to")
-    x = read_images(images, channels=cfg.channels, image_size=cfg.image_size, upscale=args.upscale)
+    if upscale and not args.upscale:
+        _log(f"the CAE was trained with --upscale: images smaller than {cfg.image_size}x{cfg.image_size} are "
+             "enlarged, as in training")
+    x = read_images(images, channels=cfg.channels, image_size=cfg.image_size, upscale=upscale)
     target = None if args.target is None else _class_index(args.target, names)
+    decisions = _decisions(classifier, x, images)
+    same = [str(p) for p, d in zip(images, decisions) if d == target]
+    if same:
+        raise UsageError(f"--target {names[target]!r} is the class the black box already gives {same[0]}"
+                         + (f" (and {len(same) - 1} more image(s))" if len(same) > 1 else "")
+                         + "; a counterfactual heads for another class: pass another --target, or leave it out "
+                         "for the most likely other class")
     _log(f"reference images: {ref_source}")
     ref = load_data(ref_source, "train", n=args.bank_size)
     if ref.image_shape != (cfg.channels, cfg.image_size, cfg.image_size):
@@ -322,6 +463,7 @@ def cmd_tour(args: argparse.Namespace) -> int:
     from .tour import run_tour
 
     t0 = time.perf_counter()
+    check_writable(args.out, "--out", folder=True)
     m = run_tour(args.out, dataset=args.dataset, n_test=args.n_test, force=args.force, progress=not args.quiet)
     _log(f"report written to {Path(args.out) / 'index.html'} (and index.md) in {time.perf_counter() - t0:.1f} s")
     keys = ["classifier_accuracy", "swap_flip_rate", "recon_accuracy", "path_flip_rate", "pointing_game",
@@ -344,6 +486,7 @@ def cmd_student_notebooks(args: argparse.Namespace) -> int:
         raise UsageError("no notebooks/ folder next to the caelib package: pass --notebooks FOLDER")
     if not Path(src).exists():
         raise UsageError(f"--notebooks {src}: no such file or folder")
+    check_writable(args.out_dir, "OUT_DIR", folder=True)
     done = write_student_notebooks(src, args.out_dir, force=args.force)
     for d in done:
         note = "" if d.regions else "   (no solution regions: copied without outputs)"
@@ -354,6 +497,28 @@ def cmd_student_notebooks(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_site(args: argparse.Namespace) -> int:
+    """Build the course website: the notebooks executed and rendered by Sphinx + myst-nb (caelib/site.py)."""
+    from .site import build_site
+
+    try:
+        built = build_site(args.out_dir, notebooks=args.notebooks, force=args.force, timeout=args.timeout,
+                           log=None if args.quiet else _log)
+    except RuntimeError as err:                  # the build failed (e.g. a notebook cell raised): Sphinx's log
+        print(f"{PROG} site: error: {err}", file=sys.stderr)
+        return 1
+    for name, r in built.reports.items():
+        problems = [f"{len(r.raw_tables)} raw pipe tables"] * bool(r.raw_tables) + \
+            [f"{len(r.bad_outputs)} error/warning outputs"] * bool(r.bad_outputs) + \
+            ["no figure"] * (r.figures == 0 and name != "index")
+        _log(f"  {name}: {r.figures} figures" + (f"; check: {', '.join(problems)}" if problems else ""))
+    if built.warnings:
+        _log(f"  Sphinx warnings ({len(built.warnings)}): " + "; ".join(built.warnings[:5]))
+    print(f"site built in {built.seconds:.0f} s: {len(built.pages)} pages ({len(built.notebooks)} notebooks, the "
+          f"index, search and general index) in {built.out_dir}; open {Path(built.out_dir) / 'index.html'}")
+    return 0
+
+
 # --------------------------------------------------------------------------------------------- parser
 
 
@@ -361,7 +526,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="caelib: explain image classifiers with Class "
                                      "Association Embedding counterfactuals. Without Jupyter, start with "
                                      "`python -m caelib tour`.")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--threads", type=whole(1), help="torch CPU threads (default: torch's choice)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, run: Callable[[argparse.Namespace], int], help: str, epilog: str = ""):
@@ -377,7 +542,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("caelib-tour"), help="report folder (default caelib-tour)")
     p.add_argument("--dataset", default="lesions", help="shipped models to tour: lesions (default), lesions-kinds, "
                    "mnist")
-    p.add_argument("--n-test", type=int, default=1000, help="held-out images measured (default 1000)")
+    p.add_argument("--n-test", type=whole(1), default=1000, help="held-out images measured (default 1000)")
     p.add_argument("--force", action="store_true", help="replace a report already in --out")
 
     p = command("train-classifier", cmd_train_classifier, "train caelib's small CNN black box on a built-in dataset "
@@ -385,11 +550,11 @@ def build_parser() -> argparse.ArgumentParser:
                 "--image-size 32 --out clf.pt")
     _add_data_args(p)
     p.add_argument("--out", type=Path, required=True, help="classifier checkpoint to write (.pt)")
-    p.add_argument("--epochs", type=int, default=8)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-2, help="peak learning rate (one-cycle)")
-    p.add_argument("--width", type=int, default=8, help="channels of the first stage")
-    p.add_argument("--augment", type=int, default=2, help="random shifts of up to this many pixels")
+    p.add_argument("--epochs", type=whole(1), default=8)
+    p.add_argument("--batch-size", type=whole(1), default=64)
+    p.add_argument("--lr", type=positive(), default=1e-2, help="peak learning rate (one-cycle)")
+    p.add_argument("--width", type=whole(1), default=8, help="channels of the first stage")
+    p.add_argument("--augment", type=whole(0), default=2, help="random shifts of up to this many pixels")
     p.add_argument("--flips", action="store_true", help="random flips (only if the class ignores orientation)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (a GPU when present), cpu, cuda, cuda:1, ...")
@@ -403,21 +568,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(p)
     p.add_argument("--out", type=Path, required=True, help="checkpoint (.pt): written every --checkpoint-every "
                    "steps; if it exists, training resumes from it")
-    p.add_argument("--steps", type=int, default=2000, help="training steps (default 2000; caelib's shipped "
+    p.add_argument("--steps", type=whole(1), default=2000, help="training steps (default 2000; caelib's shipped "
                    "CAEs use 1500-3000)")
-    p.add_argument("--batch-size", type=int, default=32, help="pairs per step (per process under torchrun)")
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--width", type=int, default=8, help="CAE width (channels after the first conv)")
-    p.add_argument("--class-dim", type=int, default=8, help="length of the class code")
+    p.add_argument("--batch-size", type=whole(1), default=32, help="pairs per step (per process under torchrun)")
+    p.add_argument("--lr", type=positive(), default=1e-3)
+    p.add_argument("--width", type=whole(1), default=8, help="CAE width (channels after the first conv)")
+    p.add_argument("--class-dim", type=whole(1), default=8, help="length of the class code")
     p.add_argument("--indiv-downs", type=int, default=2, choices=(1, 2, 3), help="downsamplings of the individual "
                    "code (1: a finer map that keeps thin structures; default 2)")
-    p.add_argument("--swap-class-weight", type=float, default=1.0, help="weight of the loss that gives a swap its "
-                   "class-code donor's class (the shipped lesions CAE uses 5 for small evidence)")
+    p.add_argument("--swap-class-weight", type=non_negative, default=1.0, help="weight of the loss that gives a "
+                   "swap its class-code donor's class (the shipped lesions CAE uses 5 for small evidence)")
     p.add_argument("--classifier", help="the black box (checkpoint or FILE.py:FUNCTION): checked against the "
                    "data's classes, and measured against the CAE after training")
-    p.add_argument("--critic", type=float, default=0.0, help="weight of the loss in which --classifier judges "
+    p.add_argument("--critic", type=non_negative, default=0.0, help="weight of the loss in which --classifier judges "
                    "the swaps (default 0: off)")
-    p.add_argument("--checkpoint-every", type=int, default=200)
+    p.add_argument("--checkpoint-every", type=whole(1), default=200, help="steps between checkpoints (default 200)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (a GPU when present), cpu, cuda, ...")
     p.add_argument("--backend", choices=("gloo", "nccl"), help="torchrun's process-group backend (default: nccl "
@@ -437,9 +602,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--classifier", help="the black box: a checkpoint from train-classifier, or FILE.py:FUNCTION / "
                    "package.module:FUNCTION returning your model wrapped with caelib.as_black_box")
     p.add_argument("--target", help="the class to head for (name or index; default: the most likely other class)")
-    p.add_argument("--steps", type=int, default=11, help="points on each path, ends included")
+    p.add_argument("--steps", type=whole(2), default=11, help="points on each path, ends included (>= 2)")
     p.add_argument("--variant", default="path", choices=[v.value for v in _variants()], help="saliency variant")
-    p.add_argument("--bank-size", type=int, default=2000, help="reference images encoded (default 2000)")
+    p.add_argument("--bank-size", type=whole(1), default=2000, help="reference images encoded (default 2000)")
     p.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
     p.add_argument("--force", action="store_true", help="replace existing PNGs")
     _add_data_args(p, required=False)
@@ -453,6 +618,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--notebooks", type=Path, help="a folder of notebooks (NN_*.ipynb) or one notebook (default: "
                    "the notebooks/ folder of this checkout)")
     p.add_argument("--force", action="store_true", help="replace student notebooks already in OUT_DIR")
+
+    p = command("site", cmd_site, "build the course as a static website (Sphinx + myst-nb): every notebook "
+                "executed, with navigation; works offline from the files (open OUT_DIR/index.html); a few minutes "
+                "on 2 CPU cores", "example:\n  python -m caelib site course-site/\n\nCAELIB_CI=1 shortens notebook "
+                "10's training. A notebook cell that raises fails the build.")
+    p.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="folder for the site (a previous site there is "
+                   "replaced; any other non-empty folder needs --force)")
+    p.add_argument("--notebooks", type=Path, help="a folder of notebooks (NN_*.ipynb) (default: the notebooks/ "
+                   "folder of this checkout)")
+    p.add_argument("--timeout", type=int, default=600, help="seconds per notebook cell (default 600)")
+    p.add_argument("--force", action="store_true", help="write into a non-empty OUT_DIR that holds no previous "
+                   "site (its other files are kept)")
     return parser
 
 

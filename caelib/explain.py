@@ -119,13 +119,13 @@ def plot_explanation(expl: Explanation, i: int, *, title: str | None = None, n_f
     end = int(p.end_index[i])
     chosen = sorted(set(np.linspace(0, p.steps - 1, n_frames).round().astype(int).tolist()) | {end})
     n_top = 2 + len(chosen)
-    fig = plt.figure(figsize=(max(1.3 * n_top, 7), 4.4))
+    fig = plt.figure(figsize=(max(1.5 * n_top, 8), 4.8))
     grid = fig.add_gridspec(2, n_top, height_ratios=[1, 1.2])
 
     def show(ax, img, text, colour="black"):
         a = to_display(img.detach().cpu()).permute(1, 2, 0).numpy()
         ax.imshow(a.squeeze(-1) if a.shape[-1] == 1 else a, cmap="gray", vmin=0, vmax=1)
-        ax.set_xticks([]), ax.set_yticks([]), ax.set_title(text, fontsize=7, color=colour)
+        ax.set_xticks([]), ax.set_yticks([]), ax.set_title(text, fontsize=8, color=colour)
 
     decision = int(expl.probs[i].argmax())
     show(fig.add_subplot(grid[0, 0]), expl.x[i], f"image\n{names[decision]} {float(expl.probs[i].max()):.2f}")
@@ -140,16 +140,18 @@ def plot_explanation(expl: Explanation, i: int, *, title: str | None = None, n_f
                 side.set_color("tab:green"), side.set_linewidth(2.5)
     ax = fig.add_subplot(grid[0, -1])
     show(ax, expl.x[i], "saliency")
-    ax.imshow(expl.maps[i].sum(0).detach().cpu().numpy(), cmap="magma", alpha=0.55)
+    cbar = fig.colorbar(ax.imshow(expl.maps[i].sum(0).detach().cpu().numpy(), cmap="magma", alpha=0.55), ax=ax,
+                        fraction=0.046, pad=0.03)
+    cbar.ax.tick_params(labelsize=8)
     plot_path_probabilities(p, i, names, ax=fig.add_subplot(grid[1, : n_top // 2 + 1]),
                             title=f"path {names[int(p.source[i])]} \u2192 {names[int(p.target[i])]}")
     ax = fig.add_subplot(grid[1, n_top // 2 + 2:])
     k, width = len(names), 0.38
     ax.bar(np.arange(k) - width / 2, expl.probs[i].numpy(), width, label="image", color="tab:gray")
     ax.bar(np.arange(k) + width / 2, p.probs[i, end].numpy(), width, label="counterfactual", color="tab:green")
-    ax.set_xticks(range(k), names, fontsize=7, rotation=45 if k > 4 else 0)
-    ax.set_ylim(0, 1), ax.set_ylabel("probability", fontsize=8), ax.tick_params(axis="y", labelsize=7)
-    ax.legend(fontsize=6), ax.set_title("black box", fontsize=8)
+    ax.set_xticks(range(k), names, fontsize=8, rotation=45 if k > 4 else 0)
+    ax.set_ylim(0, 1), ax.set_ylabel("probability", fontsize=8), ax.tick_params(axis="y", labelsize=8)
+    ax.legend(fontsize=8), ax.set_title("black box", fontsize=8)
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()

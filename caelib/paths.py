@@ -67,10 +67,16 @@ class CodeBank:
     @classmethod
     def from_images(cls, cae: CAE, images: torch.Tensor, labels: torch.Tensor, *,
                     classifier: Classifier | None = None, n: int | None = None) -> "CodeBank":
-        """Encode real images (N, C, H, W) in [-1, 1] (the first ``n``). With ``classifier``, keep only
-        the images the black box assigns to their label: a reference should be a sample the black box
-        itself puts in the target class."""
-        images, labels = images[:n], torch.as_tensor(labels)[:n]
+        """Encode real images (N, C, H, W) in [-1, 1] (``n`` of them, sampled across the classes with
+        ``data.stratified_indices``: the first ``n`` of a folder sorted by class would be one class; None:
+        all). With ``classifier``, keep only the images the black box assigns to their label: a reference
+        should be a sample the black box itself puts in the target class."""
+        from .data import stratified_indices
+
+        labels = torch.as_tensor(labels)
+        if n is not None and n < len(labels):
+            pick = torch.as_tensor(stratified_indices(labels, n, seed=0)).to(labels.device)
+            images, labels = images[pick.to(images.device)], labels[pick]
         k = int(labels.max()) + 1
         if classifier is not None:
             keep = predict_proba(classifier, images).argmax(1) == labels.cpu()
@@ -412,9 +418,24 @@ class CounterfactualPath:
         return replace(self, **take)
 
 
+def class_indices(value, what: str = "target") -> torch.Tensor:
+    """``value`` (an int, or ints: a list, array or tensor) as a flat int64 tensor; a ``TypeError`` for values that
+    are not whole numbers (1.7 would otherwise be truncated to class 1) or not numbers at all."""
+    try:
+        t = torch.as_tensor(value)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"{what} must be a class index (an int) or one per image (a list / tensor of ints), "
+                        f"got {type(value).__name__}") from None
+    if t.dtype == torch.bool or t.is_complex() or (t.is_floating_point() and not (t == t.round()).all()):
+        shown = value if not torch.is_tensor(value) and t.numel() == 1 else f"a {t.dtype} tensor"
+        raise TypeError(f"{what} must be a class index (an int) or one per image (ints), got {shown!r}; "
+                        "classes are numbered 0..K-1")
+    return t.long().flatten().cpu()
+
+
 def class_per_image(target, b: int, k: int) -> torch.Tensor:
     """``target`` (an int or (B,) ints) as (B,) int64, checked against ``b`` images and classes 0..k-1."""
-    t = torch.as_tensor(target, dtype=torch.long).flatten().cpu()
+    t = class_indices(target)
     if len(t) == 1:
         t = t.expand(b).clone()
     if len(t) != b:
@@ -519,6 +540,9 @@ def counterfactual_path(cae: CAE, classifier: Classifier, x: torch.Tensor, targe
     if not torch.is_tensor(x) or x.ndim != 4:
         got = tuple(x.shape) if torch.is_tensor(x) else type(x).__name__
         raise ValueError(f"expected a batch of images (B, C, H, W), got {got}; use x.unsqueeze(0) for one image")
+    if len(x) == 0:
+        raise ValueError(f"no images: x has shape {tuple(x.shape)}; a path needs at least one image (check the "
+                         "selection that made the batch)")
     if hasattr(cae, "check"):
         cae.check(x)
     if steps < 2:

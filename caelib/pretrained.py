@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .cae import CAE, CAEConfig, Discriminator
-from .checkpoints import config_from_dict, load_checkpoint, load_state
+from .checkpoints import config_from_dict, load_checkpoint, load_state, state_of
 from .classifier import SmallCNN, load_classifier
 from .train import LossWeights, TrainConfig
 
@@ -113,8 +113,8 @@ def load_cae(path: str | Path) -> tuple[CAE, Discriminator, dict]:
     ck = load_checkpoint(path, kind="cae")
     cfg = config_from_dict(CAEConfig, ck["config"])
     cae, disc = CAE(cfg), Discriminator(cfg)
-    load_state(cae, ck["state"]["cae"], "cae")
-    load_state(disc, ck["state"]["discriminator"], "discriminator")
+    load_state(cae, state_of(ck, "cae", path), "cae")
+    load_state(disc, state_of(ck, "discriminator", path), "discriminator")
     return cae.eval(), disc.eval(), ck["meta"]
 
 

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from .cae import CAE
 from .classifier import predict_proba
-from .paths import CounterfactualPath, Route, counterfactual_path
+from .paths import CounterfactualPath, Route, class_indices, counterfactual_path
 
 Classifier = Callable[[torch.Tensor], torch.Tensor]
 
@@ -149,7 +149,7 @@ def path_saliency(path: CounterfactualPath, variant: Variant = Variant.PATH, *, 
 
 
 def _per_image(value, b: int, what: str) -> torch.Tensor:
-    v = torch.as_tensor(value, dtype=torch.long).flatten().cpu()
+    v = class_indices(value, what)
     if len(v) not in (1, b):
         raise ValueError(f"{what} must be one class or one class per image ({b}), got {len(v)} values")
     return v.expand(b).clone()
@@ -174,6 +174,9 @@ class CAESaliency:
 
     def explain(self, inputs: torch.Tensor, target=None, contrast=None) -> tuple[torch.Tensor, CounterfactualPath]:
         """(maps (B, C, H, W), the paths they come from)."""
+        if torch.is_tensor(inputs) and inputs.ndim == 4 and len(inputs) == 0:
+            raise ValueError(f"no images to explain: inputs have shape {tuple(inputs.shape)}; pass at least one "
+                             "image (check the selection that made the batch)")
         decision = predict_proba(self.classifier, inputs).argmax(1)                  # (B,)
         k = self.cae.config.num_classes if hasattr(self.cae, "config") else None
         goal = None

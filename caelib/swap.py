@@ -8,7 +8,9 @@ After Xie et al., "Class Association Embedding", ICDE 2024.
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Callable
 
 import numpy as np
@@ -167,14 +169,29 @@ def localisation_ratio(cae: CAE, images: torch.Tensor, labels: torch.Tensor, mas
     return {"ratio": ratio(sw - rec), "ratio_vs_input": ratio(sw - images[sick])}
 
 
-def quality_report(cae: CAE, classifier: Classifier, test, train=None, *, n: int = 1000, seed: int = 0) -> dict:
+def _stratified(labels: torch.Tensor, n: int | None, seed: int) -> torch.Tensor | None:
+    """Indices of a class-balanced sample of ``n`` (``data.stratified_indices``), None to keep every image."""
+    from .data import stratified_indices
+
+    if n is None or n >= len(labels):
+        return None
+    return torch.as_tensor(stratified_indices(labels, n, seed))
+
+
+def quality_report(cae: CAE, classifier: Classifier, test, train=None, *, n: int | None = 1000,
+                   seed: int = 0) -> dict:
     """Every quality bar of a trained CAE on held-out data (see ``data/README.md``): flip rates (mean,
     worst and per ordered class pair), same-class agreement, reconstruction error and the black box's
     accuracy on reconstructions, same-class swap error, the class code's effect, the localisation
-    ratio (datasets with masks) and the 5-NN accuracy of class codes (with ``train`` given)."""
+    ratio (datasets with masks) and the 5-NN accuracy of class codes (with ``train`` given).
+
+    Measured on ``n`` test images (and 4,000 training images) sampled across the classes
+    (``data.stratified_indices``, seeded), not the first ``n``: in a dataset sorted by class those are one
+    class. With ``n`` None or >= the test size, every test image."""
     from sklearn.neighbors import KNeighborsClassifier
 
-    x, y = test.images[:n], test.labels[:n]
+    pick = _stratified(test.labels, n, seed)
+    x, y = (test.images, test.labels) if pick is None else (test.images[pick], test.labels[pick])
     rates = flip_rates(swap_confusion(cae, classifier, x, y, n_per_pair=200, seed=seed))
     report = {"flip_mean": rates["mean"], "flip_worst": rates["worst"], "same_class_agreement": rates["same_class"],
               "flip_per_pair": {f"{a}->{b}": v for (a, b), v in rates["per_pair"].items()},
@@ -182,14 +199,155 @@ def quality_report(cae: CAE, classifier: Classifier, test, train=None, *, n: int
               "same_class_swap_error": same_class_swap_error(cae, x, y, seed),
               "class_code_effect": class_code_effect(cae, x, y, seed)}
     if getattr(test, "masks", None) is not None:
-        loc = localisation_ratio(cae, x, y, test.masks[:n], seed=seed)
+        loc = localisation_ratio(cae, x, y, test.masks if pick is None else test.masks[pick], seed=seed)
         report["localisation_ratio"], report["localisation_ratio_vs_input"] = loc["ratio"], loc["ratio_vs_input"]
     if train is not None:
-        codes_train, _ = encode_all(cae, train.images[:4000])
+        tpick = _stratified(train.labels, 4000, seed)
+        x_train, y_train = (train.images, train.labels) if tpick is None else (train.images[tpick], train.labels[tpick])
+        codes_train, _ = encode_all(cae, x_train)
         codes_test, _ = encode_all(cae, x)
-        knn = KNeighborsClassifier(5).fit(codes_train.numpy(), train.labels[:4000].numpy())
+        knn = KNeighborsClassifier(5).fit(codes_train.numpy(), y_train.numpy())
         report["knn5_class_code"] = float(knn.score(codes_test.numpy(), y.numpy()))
     return report
+
+
+# ---- the verdict at the end of training -----------------------------------------------------------------
+
+# The bars of the verdict, for data nobody tuned caelib for: the model card's bars of the 10-class mnist CAE
+# (data/README.md; scripts/model_card.py uses these numbers), with the reconstruction guard read against the
+# black box's own accuracy on the same images (a black box that is right on 80% of the originals cannot be
+# right on 95% of their reconstructions), and a floor for the class code's effect (0: a collapsed CAE whose
+# decoder ignores the class code; the shipped CAEs measure 0.05 (lesions) to 0.25 (mnist)).
+VERDICT_BARS = {"recon_accuracy_share": 0.95, "flip_mean": 0.90, "flip_worst": 0.85, "class_code_effect": 0.01}
+
+
+@dataclass(frozen=True)
+class Guard:
+    """One guard of a trained CAE: the measured ``value``, the ``bar`` it must reach (``op`` ">=" or ">"),
+    whether it is ``met``, and ``hint``: what to try when it is not."""
+
+    name: str
+    what: str
+    value: float
+    op: str
+    bar: float
+    hint: str
+
+    @property
+    def met(self) -> bool:
+        if not np.isfinite(self.value):
+            return False
+        return self.value > self.bar if self.op == ">" else self.value >= self.bar - 1e-9
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "what": self.what, "value": self.value, "op": self.op, "bar": self.bar,
+                "met": self.met, "hint": self.hint}
+
+
+@dataclass
+class Verdict:
+    """Is a trained CAE fit to explain its black box? ``guards`` (each met or not, with what to try),
+    measured on ``n_images`` test images sampled across the classes; ``report`` holds every number of
+    ``quality_report`` on them, ``classifier_accuracy`` the black box's accuracy on the originals.
+    ``str(verdict)`` is the table ``python -m caelib train-cae`` prints."""
+
+    guards: list[Guard]
+    n_images: int
+    classifier_accuracy: float
+    report: dict
+
+    @property
+    def failed(self) -> list[Guard]:
+        return [g for g in self.guards if not g.met]
+
+    @property
+    def met(self) -> bool:
+        return not self.failed
+
+    def summary(self) -> str:
+        n, m = len(self.failed), len(self.guards)
+        return f"all {m} guards met" if not n else f"{n} of {m} guards not met"
+
+    def table(self) -> str:
+        rows = [(g.what, f"{g.value:.3f}", f"{g.op} {g.bar:.3f}", "met" if g.met else "NOT MET") for g in self.guards]
+        head = ("guard", "measured", "bar", "")
+        widths = [max(len(r[i]) for r in [head, *rows]) for i in range(4)]
+        lines = [f"verdict on {self.n_images} test images (sampled across the classes):",
+                 "  " + "  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip()]
+        lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+        lines += [textwrap.fill(f"not met: {g.what}: {g.hint}", 110, initial_indent="  ", subsequent_indent="    ",
+                                break_on_hyphens=False)
+                  for g in self.failed]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.table() + "\n" + self.summary()
+
+    def as_dict(self) -> dict:
+        return {"n_images": self.n_images, "classifier_accuracy": self.classifier_accuracy, "met": self.met,
+                "summary": self.summary(), "guards": [g.as_dict() for g in self.guards]}
+
+
+@torch.no_grad()
+def verdict(cae: CAE, classifier: Classifier, test, *, n: int | None = 500, seed: int = 0,
+            class_names=None, bars: dict | None = None) -> Verdict:
+    """Measure the guards of a trained CAE against its black box on ``n`` test images sampled across the
+    classes (``data.stratified_indices``; None: all): the black box beats guessing the majority class; the
+    black box classifies reconstructions correctly about as often as the originals (>= 0.95 of its own
+    accuracy); the swap flip rate, on average and for the worst ordered class pair; the class code changes
+    the output. Each guard says what to try when it is not met. Backs ``train_cae(..., test=,
+    classifier=)``'s ``TrainResult.verdict`` and the table at the end of ``python -m caelib train-cae``.
+    The numbers are those of :func:`quality_report` (``bars``: other values for ``VERDICT_BARS``)."""
+    b = {**VERDICT_BARS, **(bars or {})}
+    pick = _stratified(test.labels, n, seed)
+    x, y = (test.images, test.labels) if pick is None else (test.images[pick], test.labels[pick])
+    k = cae.config.num_classes
+    names = list(class_names) if class_names is not None else [str(c) for c in range(k)]
+    acc = float((predict_proba(classifier, x).argmax(1) == y).float().mean())
+    majority = float(torch.bincount(y, minlength=k).max()) / max(len(y), 1)
+    present = len(torch.unique(y))
+    more_data = ("more training images (a larger folder, or raise --max-images; with a few hundred images a CAE "
+                 "learns slowly)")
+    guards = [Guard("classifier_accuracy", "black box beats the majority class", acc, ">", majority,
+                    "the black box itself is no better than always answering its most frequent class on these "
+                    "images: check the black box (train it longer: python -m caelib train-classifier --epochs; "
+                    "check that it was trained on these classes, in this order, with this preprocessing) before "
+                    "explaining it")]
+    if present < 2:
+        report = reconstruction_report(cae, classifier, x, y)
+        for name, what in (("flip_mean", "swap flip rate, mean over class pairs"),
+                           ("flip_worst", "swap flip rate, worst class pair")):
+            guards.append(Guard(name, what, float("nan"), ">=", b[name], f"not measured: the test images hold "
+                                f"{present} class(es); a flip rate needs test images of at least two classes"))
+        effect = float("nan")
+    else:
+        report = quality_report(cae, classifier, SimpleNamespace(images=x, labels=y), n=None, seed=seed)
+        pairs = {key: v for key, v in report["flip_per_pair"].items() if np.isfinite(v)}
+        worst = min(pairs, key=pairs.get) if pairs else None
+        w_name = "none" if worst is None else " -> ".join(names[int(c)] for c in worst.split("->"))
+        train_more = "train longer (more --steps; train-cae resumes its checkpoint)"
+        guards += [
+            Guard("flip_mean", "swap flip rate, mean over class pairs", report["flip_mean"], ">=", b["flip_mean"],
+                  f"swaps do not take the class-code donor's class often enough: {train_more}; {more_data}; a "
+                  "louder class head on swaps (--swap-class-weight 5) or the black box as critic (--critic 1)"),
+            Guard("flip_worst", f"swap flip rate, worst class pair ({w_name})",
+                  report["flip_worst"] if pairs else float("nan"), ">=", b["flip_worst"],
+                  f"the CAE cannot yet turn {w_name} (individual code -> class code): {train_more}; more images "
+                  "of both classes; the black box as critic (--critic 1); check how well the black box tells the "
+                  "two apart"),
+        ]
+        effect = report["class_code_effect"]
+    share = b["recon_accuracy_share"]
+    guards.insert(1, Guard("recon_accuracy", f"reconstructions classified correctly (>= {share:.2f} x black box)",
+                           report["recon_accuracy"], ">=", share * acc,
+                           "the black box misreads the reconstructions more often than the originals, so the CAE's "
+                           "images lose what it looks at: train longer (more --steps); a finer individual code "
+                           "(--indiv-downs 1) keeps thin structures; more training images"))
+    guards.append(Guard("class_code_effect", "the class code changes the output", effect, ">=",
+                        b["class_code_effect"], "the decoder ignores the class code (a collapsed CAE): train longer, "
+                        "or anew with another --seed or a lower --lr; check that the classes differ in the images"))
+    return Verdict(guards=guards, n_images=len(y), classifier_accuracy=acc,
+                   report={**report, "classifier_accuracy": acc, "majority_rate": majority})
 
 
 # ---- grids, difference maps and the confusion over swaps (notebook 03) --------------------------------
@@ -257,3 +415,38 @@ def swap_confusion_matrix(confusion: np.ndarray, *, include_same_class: bool = F
     keep = np.ones((k, k), bool) if include_same_class else ~np.eye(k, dtype=bool)  # [a, b]
     weights = keep[:, :, None].astype(float)
     return (confusion * weights).sum(0) / weights.sum(0)
+
+
+QUALITY_MEANINGS = {
+    "flip_mean": ("share of cross-class swaps the black box gives the class-code donor's class (mean over class "
+                  "pairs)", "higher"),
+    "flip_worst": ("the same for the worst ordered pair of classes", "higher"),
+    "same_class_agreement": ("share of swaps between two images of one class that keep that class", "higher"),
+    "recon_error": ("mean |reconstruction - image| on the [-1, 1] scale", "lower"),
+    "recon_accuracy": ("black box's accuracy on the reconstructions", "higher"),
+    "same_class_swap_error": ("mean |swap - reconstruction| for swaps within one class", "lower"),
+    "class_code_effect": ("mean change of the output when only the class code changes", "higher"),
+    "localisation_ratio": ("change of a swap to 'normal' inside the lesion / outside it", "higher"),
+    "localisation_ratio_vs_input": ("the same, measured against the input instead of its reconstruction", "higher"),
+    "knn5_class_code": ("5-NN accuracy of the class codes (neighbours among training codes)", "higher"),
+}
+
+
+def quality_table(report: dict, class_names=None, *, caption: str | None = None):
+    """``quality_report``'s measures as a table (``caelib.claims.table``): one row per measure (the flip rate of
+    every ordered class pair included, named by ``class_names``), its value, what it means and which direction
+    is better. Notebook 02."""
+    from .claims import table
+
+    rows = {}
+    for key, value in report.items():
+        if key == "flip_per_pair":
+            for pair, rate in value.items():
+                a, b = (int(c) for c in pair.split("->"))
+                na, nb = (class_names[a], class_names[b]) if class_names is not None else (a, b)
+                rows[f"flip {na} \u2192 {nb}"] = {"value": rate, "what it measures": f"share of {na} images given a "
+                                                  f"{nb} class code that the black box calls {nb}", "better": "higher"}
+        else:
+            meaning, better = QUALITY_MEANINGS.get(key, ("", ""))
+            rows[key] = {"value": value, "what it measures": meaning, "better": better}
+    return table(rows, index="measure", caption=caption)

@@ -116,7 +116,7 @@ def run_tour(out: str | Path, *, dataset: str = "lesions", n_test: int = 1000, n
 
     from . import paths, swap, viz
     from .classifier import evaluate_classifier, predict_proba
-    from .data import brightest_pixel_hit_rate, load_dataset
+    from .data import brightest_pixel_hit_rate, load_dataset, stratified_indices
     from .pretrained import pretrained
     from .saliency_path import CAESaliency, Variant, path_saliency, pointing_game, scale_to_max
 
@@ -202,6 +202,8 @@ def run_tour(out: str | Path, *, dataset: str = "lesions", n_test: int = 1000, n
                  "(a typical real sample); each step is decoded with the image's own individual code and shown to "
                  "the black box. The first frame it assigns to the target class is the counterfactual.")
         sick = torch.nonzero(y != 0).flatten() if test.masks is not None else torch.arange(len(x))
+        # n_saliency of them, sampled across the classes (every prefix too): the test split may be sorted by class
+        sick = sick[torch.as_tensor(stratified_indices(y[sick], n_saliency, seed))]
         xs = x[sick[:n_saliency]]
         maps, path = CAESaliency(cae, classifier, reference=medoid, variant=Variant.PATH).explain(xs)
         i = int(path.flipped.float().argmax())

@@ -29,7 +29,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import torch
 import torch.nn.functional as F
@@ -38,9 +38,19 @@ from tqdm.auto import tqdm
 
 from . import distributed
 from .cae import CAE, CAEConfig, Discriminator
-from .checkpoints import load_checkpoint, save_checkpoint
+from .checkpoints import (
+    CheckpointError,
+    clean_stale_temp_files,
+    load_checkpoint,
+    load_state,
+    save_checkpoint,
+    state_of,
+)
 from .device import keep_freed_memory
 from .erasure import fit_indiv_eraser
+
+if TYPE_CHECKING:
+    from .swap import Verdict
 
 
 @dataclass(frozen=True)
@@ -86,6 +96,24 @@ class TrainConfig:
                                        # look, as digits do, equal means leave a probe above chance)
     weights: LossWeights = field(default_factory=LossWeights)
     seed: int = 0
+
+    def __post_init__(self):
+        for name in ("steps", "erase_steps", "erase_spread_dims"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
+                raise ValueError(f"TrainConfig.{name} must be a whole number >= 0, got {getattr(self, name)!r}")
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ValueError(f"TrainConfig.batch_size must be a whole number >= 1 (pairs per step), "
+                             f"got {self.batch_size!r}")
+        if not self.lr > 0:
+            raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr!r}")
+        if not 0 <= self.same_class_fraction <= 1 or not 0 <= self.final_lr_fraction <= 1:
+            raise ValueError("TrainConfig.same_class_fraction and final_lr_fraction must lie in [0, 1], got "
+                             f"{self.same_class_fraction!r} and {self.final_lr_fraction!r}")
+
+
+# What a resumed run takes from its checkpoint (the optimisers' and the pair sampler's state), so that a resume
+# cannot change it: train_cae refuses a config that asks for other values instead of ignoring them.
+FIXED_ON_RESUME = ("lr", "beta1", "beta2", "weight_decay", "seed")
 
 
 class PairSampler:
@@ -209,13 +237,15 @@ ERASER_REFIT_EVERY = 100   # steps between refits of the class eraser while the 
 
 @dataclass
 class TrainResult:
-    """What ``train_cae`` returns: the models and a history of the named losses."""
+    """What ``train_cae`` returns: the models and a history of the named losses; with ``test`` and a
+    black box given, ``verdict``: the guards measured on the test split (``caelib.swap.verdict``)."""
 
     cae: CAE
     disc: Discriminator
     history: list[dict[str, float]]
     seconds: float
     step: int
+    verdict: "Verdict | None" = None
 
 
 def _cosine(cfg: TrainConfig) -> Callable[[int], float]:
@@ -229,19 +259,28 @@ def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig 
               checkpoint: str | Path | None = None, checkpoint_every: int = 500,
               callback: Callable[[int, dict, CAE], None] | None = None, callback_every: int = 200,
               critic: nn.Module | None = None, device: str = "auto", progress: bool = True,
-              log_every: int = 10, stop_at: int | None = None, meta: dict | None = None) -> TrainResult:
+              log_every: int = 10, stop_at: int | None = None, meta: dict | None = None,
+              resume: bool = True, test=None, classifier: Callable | None = None,
+              verdict_images: int = 500) -> TrainResult:
     """Train a CAE on ``dataset`` (``.images`` (N, C, H, W) in [-1, 1], ``.labels`` (N,)).
 
     ``checkpoint``: a path; if the file exists training resumes from it exactly (same weights as an
     uninterrupted run, on the CPU), and it is rewritten (atomically) every ``checkpoint_every`` steps
-    and at the end. ``callback(step, losses, cae)`` runs every ``callback_every`` steps (e.g. to draw a
+    and at the end. A resume keeps the checkpoint's learning rate, Adam settings and seed
+    (``FIXED_ON_RESUME``): a ``config`` asking for others raises ``ValueError``; other changes (more steps,
+    loss weights, batch size) apply from the resumed step on and are listed in the meta's ``"resumes"``.
+    ``resume=False`` starts anew even when ``checkpoint`` exists; the old file stays until the first save
+    replaces it (atomically). Temporary files left by a run killed during a save are deleted (with a warning).
+    ``callback(step, losses, cae)`` runs every ``callback_every`` steps (e.g. to draw a
     sample grid). ``critic``: a frozen black box (images -> logits) used by the ``critic`` loss term.
     After ``config.steps`` the class eraser of the individual code is fitted (``config.erase_class``,
     see ``caelib.erasure``), then ``config.erase_steps`` more steps run at the final learning rate with
     it on, refitting it every ``ERASER_REFIT_EVERY`` steps and at the end.
     ``stop_at``: stop (and checkpoint) after this many steps of the ``config.steps + config.erase_steps`` schedule, to
     continue later with the same call. ``meta``: extra plain values stored in the checkpoint's meta
-    (e.g. where the data came from).
+    (e.g. where the data came from). ``test`` (a held-out dataset) and ``classifier`` (the black box; default
+    ``critic``): after training, ``result.verdict`` holds the guards measured on ``verdict_images`` test images
+    sampled across the classes (``caelib.swap.verdict``: each met or not, with what to try when not).
 
     Inside a ``torch.distributed`` process group (``torchrun``, ``caelib.distributed.setup()``) both
     networks train under DistributedDataParallel; rank r draws pairs with its own seed, rank 0 alone
@@ -253,6 +292,12 @@ def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig 
         keep_freed_memory()  # each step reuses the memory the last one freed (no page faults; caelib.device)
     rank, world = distributed.rank(), distributed.world_size()
     images, labels = dataset.images, dataset.labels
+    for name, every in (("checkpoint_every", checkpoint_every), ("log_every", log_every),
+                        ("callback_every", callback_every)):
+        if not isinstance(every, int) or every < 1:
+            raise ValueError(f"{name} must be a whole number of steps >= 1, got {every!r}")
+    if len(labels) == 0:
+        raise ValueError("the training data holds no images; a CAE needs images of at least two classes")
     k = int(labels.max()) + 1 if cae_config is None else cae_config.num_classes
     if cae_config is None:
         c, h, _ = images.shape[1:]
@@ -273,14 +318,24 @@ def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig 
     sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, _cosine(config))
     sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, _cosine(config))
     history: list[dict[str, float]] = []
+    resumes: list[dict] = []
     step, seconds = 0, 0.0
-    if checkpoint is not None and Path(checkpoint).exists():
+    if checkpoint is not None and rank == 0:
+        clean_stale_temp_files(checkpoint)
+    if checkpoint is not None and resume and Path(checkpoint).exists():
         ck = load_checkpoint(checkpoint, kind="cae", expect_config=cae_config)
         st = ck["state"]
-        cae.load_state_dict(st["cae"]), disc.load_state_dict(st["discriminator"])
+        load_state(cae, state_of(ck, "cae", checkpoint), "cae")
+        load_state(disc, state_of(ck, "discriminator", checkpoint), "discriminator")
         if "opt_g" not in st:
             raise ValueError(f"{checkpoint} holds a finished model without optimiser state; it cannot be "
                              "resumed. Pass another checkpoint path to train a new model.")
+        missing = [repr(r) for r in _RESUME_STATE if not isinstance(st.get(r), dict)]
+        missing += [] if isinstance(ck["meta"].get("step"), int) else ["the step it reached (meta 'step')"]
+        if missing:
+            raise CheckpointError(f"{checkpoint} is damaged or incomplete: a resume needs {', '.join(missing)}, "
+                                  "which it lacks; pass another checkpoint path (or --force to replace it)")
+        resumes = _check_resume(checkpoint, ck["meta"], config, int(ck["meta"]["step"]))
         opt_g.load_state_dict(st["opt_g"]), opt_d.load_state_dict(st["opt_d"])
         sched_g.load_state_dict(st["sched_g"]), sched_d.load_state_dict(st["sched_d"])
         by_rank = st["rng"].get("pairs_by_rank")
@@ -313,6 +368,8 @@ def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig 
                      "sched_g": sched_g.state_dict(), "sched_d": sched_d.state_dict(), "rng": rng}
             info = {**(meta or {}), "step": step, "seconds": seconds, "history": history,
                     "train_config": _plain(asdict(config)), "world_size": world}
+            if resumes:
+                info["resumes"] = resumes
             save_checkpoint(path, kind="cae", config=asdict(cae_config), state=state, meta=info)
         distributed.barrier()
 
@@ -363,8 +420,49 @@ def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig 
     seconds += time.perf_counter() - t0
     cae.eval(), disc.eval()
     plain = torch.contiguous_format
-    return TrainResult(cae=cae.to("cpu", memory_format=plain), disc=disc.to("cpu", memory_format=plain),
-                       history=history, seconds=seconds, step=step)
+    cae, disc = cae.to("cpu", memory_format=plain), disc.to("cpu", memory_format=plain)
+    judge = classifier if classifier is not None else critic
+    verdict = None
+    if test is not None and judge is not None and len(test.labels) and rank == 0:
+        from .swap import verdict as measure
+
+        judge = judge.cpu().eval() if isinstance(judge, nn.Module) else judge
+        verdict = measure(cae, judge, test, n=verdict_images, seed=config.seed,
+                          class_names=getattr(dataset, "class_names", None))
+    return TrainResult(cae=cae, disc=disc, history=history, seconds=seconds, step=step, verdict=verdict)
+
+
+_RESUME_STATE = ("opt_g", "opt_d", "sched_g", "sched_d", "rng")
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def _check_resume(checkpoint, stored_meta: dict, config: TrainConfig, step: int) -> list[dict]:
+    """Refuse to resume with other ``FIXED_ON_RESUME`` values than the checkpoint's (they would be ignored);
+    -> the checkpoint's list of resumes, plus this one when it changes other settings (the meta's record)."""
+    resumes = list(stored_meta.get("resumes", []))
+    stored = stored_meta.get("train_config")
+    if not isinstance(stored, dict):   # written before caelib recorded it: nothing to compare
+        return resumes
+    old, new = _flat(stored), _flat(_plain(asdict(config)))
+    fixed = [k for k in FIXED_ON_RESUME if k in old and old[k] != new[k]]
+    if fixed:
+        have = ", ".join(f"{k}={old[k]!r}" for k in fixed)
+        want = ", ".join(f"{k}={new[k]!r}" for k in fixed)
+        flags = " ".join(f"--{k} {old[k]}" for k in fixed if k in ("lr", "seed"))
+        raise ValueError(f"{checkpoint} was trained with {have}, but this run asks for {want}; a resumed run "
+                         "keeps them (its optimiser and pair sampler come from the checkpoint). Resume with the "
+                         f"checkpoint's values{f' ({flags})' if flags else ''}, or start a new model (another "
+                         "checkpoint path, or --force on the command line)")
+    changed = {k: [old.get(k), new[k]] for k in new if old.get(k) != new[k]}
+    if changed:
+        resumes.append({"step": step, "changed": changed})
+    return resumes
 
 
 def _plain(d: dict) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import struct
 from pathlib import Path
 
@@ -283,3 +284,90 @@ def test_torchvision_mnist_offline(tmp_path: Path, cls: str) -> None:
 def test_torchvision_missing_files_say_how_to_download(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="download=True"):
         load_dataset("torchvision/CIFAR10", root=tmp_path)
+
+
+# ------------------------------------------------------------------------------------------ stratified samples
+def test_stratified_indices_sample_every_class_in_every_prefix() -> None:
+    from caelib.data import stratified_indices
+
+    labels = np.repeat([0, 1, 2], [50, 30, 4])            # sorted by class, as an image folder is
+    idx = stratified_indices(labels, 30, seed=1)
+    assert len(idx) == len(set(idx.tolist())) == 30
+    assert np.bincount(labels[idx]).tolist() == [13, 13, 4]   # the small class gives all it has, others fill up
+    assert np.bincount(labels[idx[:9]]).tolist() == [3, 3, 3]  # every prefix is balanced too
+    assert np.array_equal(idx, stratified_indices(torch.as_tensor(labels), 30, seed=1))   # seeded
+    assert not np.array_equal(idx, stratified_indices(labels, 30, seed=2))
+    assert sorted(stratified_indices(labels, None, seed=0).tolist()) == list(range(84))
+    ds = ImageDataset(torch.zeros(84, 1, 4, 4), torch.as_tensor(labels), class_names=("a", "b", "c"))
+    sample = ds.sample(6, seed=0)
+    assert sample.labels.tolist().count(2) == 2 and len(sample) == 6 and ds.sample(None) is ds and ds.sample(84) is ds
+    assert ds.labels[:6].tolist() == [0] * 6                  # what "the first n" would have measured
+
+
+# ------------------------------------------------------------------------------------------ fashion-mnist
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+def write_fashion(root: Path, counts: dict[str, int]) -> None:
+    """Tiny Fashion-MNIST look-alikes (gzipped idx, labels sorted by class) under ``root``."""
+    import gzip
+
+    root.mkdir(parents=True, exist_ok=True)
+    for prefix, count in counts.items():
+        labels = np.sort(np.arange(count) % 10)
+        images = np.zeros((count, 28, 28), np.uint8) + (labels * 20)[:, None, None].astype(np.uint8)
+        for name, array in ((f"{prefix}-images-idx3-ubyte.gz", images), (f"{prefix}-labels-idx1-ubyte.gz", labels)):
+            header = struct.pack(">I", 0x0800 + array.ndim) + b"".join(struct.pack(">I", d) for d in array.shape)
+            (root / name).write_bytes(gzip.compress(header + array.astype(np.uint8).tobytes()))
+
+
+def test_fashion_mnist_reads_idx_files_pads_and_samples_across_classes(tmp_path: Path) -> None:
+    from caelib.data import FASHION_MNIST_CLASSES
+
+    write_fashion(tmp_path, {"train": 200, "t10k": 100})
+    test = load_dataset("fashion-mnist", "test", root=tmp_path)
+    assert_valid(test, (1, 32, 32))
+    assert len(test) == 100 and test.class_names == FASHION_MNIST_CLASSES and test.class_names[6] == "Shirt"
+    assert (test.images[:, :, :2] == -1).all() and (test.images[:, :, :, -2:] == -1).all()   # 28 px padded to 32
+    inner = ((test.images[:, 0, 2:30, 2:30] + 1) * 127.5).round()
+    assert torch.equal(inner.flatten(1).amax(1), (test.labels * 20).float())           # pixels follow the labels
+    small = load_dataset("fashion-mnist", "train", root=tmp_path, n=30, seed=0)
+    assert torch.bincount(small.labels).tolist() == [3] * 10                         # not the first 30 (class 0, 1)
+    assert torch.equal(small.images, load_dataset("fashion-mnist", "train", root=tmp_path, n=30, seed=0).images)
+    pair = load_dataset("fashion-mnist", "train", root=tmp_path, classes=("Shirt", "T-shirt/top"), n=10)
+    assert pair.class_names == ("Shirt", "T-shirt/top") and torch.bincount(pair.labels).tolist() == [5, 5]
+    assert torch.equal(((pair.images[:, 0, 16, 16] + 1) * 127.5).round(), torch.where(pair.labels == 0, 120., 0.))
+    alias = load_dataset("fashion-mnist-shirts", "train", root=tmp_path, n=10)
+    assert alias.name == "fashion-mnist-shirts" and torch.equal(alias.images, pair.images)
+    assert load_dataset("fashion-mnist-tops", "test", root=tmp_path).num_classes == 4
+    with pytest.raises(ValueError, match="unknown class 'shirt'"):
+        load_dataset("fashion-mnist", root=tmp_path, classes=("shirt", "Bag"))
+    with pytest.raises(ValueError, match="pass classes= to load_dataset"):
+        load_dataset("fashion-mnist-shirts", root=tmp_path, classes=(0, 1))
+
+
+def test_fashion_mnist_missing_files_say_how_to_install(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="apt-get install -y dataset-fashion-mnist"):
+        load_dataset("fashion-mnist", root=tmp_path / "nothing-here")
+
+
+def test_fashion_mnist_from_debian_package() -> None:
+    """The real files of Debian's dataset-fashion-mnist (bash .ci/setup installs it)."""
+    if not (FASHION / "t10k-images-idx3-ubyte.gz").is_file():
+        reason = f"Fashion-MNIST not installed in {FASHION} (apt-get install -y dataset-fashion-mnist as root)"
+        if os.environ.get("CAELIB_CI") == "1":
+            pytest.fail(f"the fashion-mnist tests cannot run in CI: {reason}", pytrace=False)
+        pytest.skip(reason)
+    test = load_dataset("fashion-mnist", "test")
+    assert_valid(test, (1, 32, 32))
+    assert len(test) == 10_000 and torch.bincount(test.labels).tolist() == [1000] * 10
+    train = load_dataset("fashion-mnist", "train", n=500, seed=0)     # the size of many medical sets
+    assert torch.bincount(train.labels).tolist() == [50] * 10
+    assert not hashes(train) & hashes(test)
+    assert not torch.equal(train.images, load_dataset("fashion-mnist", "train", n=500, seed=1).images)
+    for name, k in (("fashion-mnist-shirts", 2), ("fashion-mnist-tops", 4)):
+        ds = load_dataset(name, "train", n=100)
+        assert ds.num_classes == k and torch.bincount(ds.labels).tolist() == [100 // k] * k
+    shirts = load_dataset("fashion-mnist-shirts", "test")
+    assert shirts.class_names == ("Shirt", "T-shirt/top") and len(shirts) == 2000
+    assert float(shirts.images[:, :, :2].max()) == -1.0                          # padded like mnist
