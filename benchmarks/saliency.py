@@ -45,7 +45,7 @@ from caelib import paths, saliency
 COLUMNS = [  # (metric key, column title)
     ("pointing_game", "pointing game"), ("mask_auroc", "mask AUROC"), ("topk_iou", "top-k IoU"),
     ("relevance_mass", "relevance mass"), ("deletion_auc", "deletion AUC"), ("insertion_auc", "insertion AUC"),
-    ("aopc", "AOPC"), ("randomisation_top", "rand. |ρ| (top layer)"), ("randomisation_all", "rand. |ρ| (all layers)"),
+    ("aopc", "AOPC"), ("randomisation_top", "rand. ρ (top layer)"), ("randomisation_all", "rand. ρ (all layers)"),
     ("ms_per_image", "ms / image"),
 ]
 DIRECTION = {**ev.HIGHER_IS_BETTER, "randomisation_top": False, "randomisation_all": False}

@@ -44,6 +44,7 @@ from .classifier import predict_proba
 from .paths import CodeBank, MedoidReference, NearestReference, class_per_image
 from .saliency import CAE_METHODS, Blurred, explain
 from .swap import decode_all, dilate, encode_all
+from .viz import colourbar
 
 __all__ = ["BASELINE_CHOICES", "UniformNoise", "DatasetMean", "CounterfactualBaseline", "make_baseline", "Contrast",
            "one_vs_one", "mask_mass", "counterfactual_change", "shortcut_report", "shortcut_images",
@@ -315,7 +316,8 @@ def score(explainer: Explain, classifier: nn.Module, x: torch.Tensor, target: to
 COLUMN_TITLES = {"pointing_game": "pointing game", "mask_auroc": "mask AUROC", "topk_iou": "top-k IoU",
                  "relevance_mass": "relevance mass", "mass_marker": "mass on marker",
                  "mass_lesion": "mass on lesion", "deletion_auc": "deletion AUC", "insertion_auc": "insertion AUC",
-                 "aopc": "AOPC", "randomisation_top": "rand. |ρ| top", "randomisation_all": "rand. |ρ| all"}
+                 "aopc": "AOPC", "randomisation_top": "rand. ρ top", "randomisation_all": "rand. ρ all"}
+# (no "|" in a title: inside a Markdown table a bare "|ρ|" splits the header into extra columns)
 
 
 # the columns of the shortcut tables: localisation against the marker, where the mass lies, faithfulness, sanity
@@ -385,15 +387,19 @@ def plot_baselines(x: torch.Tensor, baselines: dict[str, torch.Tensor], *, maps:
     for i in range(n):
         r = i * (2 if maps else 1)
         axes[r, 0].imshow(x[i].mean(0), cmap="gray", vmin=-1, vmax=1)
-        axes[r, 0].set_ylabel(f"image {i}", fontsize=7)
+        axes[r, 0].set_ylabel(f"image {i}", fontsize=8)
         for j, name in enumerate(names, start=1):
             axes[r, j].imshow(baselines[name][i].mean(0), cmap="gray", vmin=-1, vmax=1)
             if i == 0:
                 axes[r, j].set_title(name, fontsize=8)
             if maps:
-                axes[r + 1, j].imshow(maps[name][i, 0], cmap="magma")
+                m = maps[name][i, 0].detach()
+                im = axes[r + 1, j].imshow((m / max(float(m.abs().max()), 1e-12)).cpu().numpy(), cmap="magma",
+                                           vmin=0, vmax=1)
         if maps:
-            axes[r + 1, 0].text(0.5, 0.5, "map", ha="center", va="center", fontsize=8)
+            axes[r + 1, 0].axis("off")
+            axes[r + 1, 0].text(0.5, 0.5, "map\n(/ its max)", ha="center", va="center", fontsize=8)
+            colourbar(axes[r + 1, -1], im)
     for ax in axes.flat:
         ax.set_xticks([]), ax.set_yticks([])
     axes[0, 0].set_title("image", fontsize=8)
@@ -404,25 +410,37 @@ def plot_baselines(x: torch.Tensor, baselines: dict[str, torch.Tensor], *, maps:
 
 
 def plot_counterfactual_changes(x: torch.Tensor, changes: dict[str, torch.Tensor], *, masks: dict[str, torch.Tensor]
-                                | None = None, size: float = 1.5, title: str | None = None):
+                                | None = None, size: float = 1.5, title: str | None = None,
+                                mask_labels: dict[str, str] | None = None):
     """Images (first row) and, one row per name of ``changes``, a change map (B, 1, H, W) such as
     ``counterfactual_change``; ``masks`` {colour: (B, 1, H, W)} are outlined on the maps (e.g. ``{"red": marker,
-    "cyan": lesion}``). One column per image. Returns the figure."""
+    "cyan": lesion}``), named in a legend by ``mask_labels`` {colour: name}. One column per image, one colour
+    bar per row. Returns the figure."""
     import matplotlib.pyplot as plt
 
     n, names = len(x), list(changes)
+    vmax = {name: max(float(changes[name][:n].max()), 1e-6) for name in names}   # one scale per row
     fig, axes = plt.subplots(1 + len(names), n, figsize=(size * n, size * (1 + len(names))), squeeze=False)
     for i in range(n):
         axes[0, i].imshow(x[i].mean(0), cmap="gray", vmin=-1, vmax=1)
         for r, name in enumerate(names, start=1):
-            axes[r, i].imshow(changes[name][i, 0], cmap="magma")
+            im = axes[r, i].imshow(changes[name][i, 0].detach().cpu().numpy(), cmap="magma", vmin=0, vmax=vmax[name])
             for colour, m in (masks or {}).items():
                 axes[r, i].contour(m[i, 0], levels=[0.5], colors=colour, linewidths=0.8)
+            if i == n - 1:
+                colourbar(axes[r, i], im, "|x_cf - x|")
     for ax, label in zip(axes[:, 0], ["image"] + names):
         ax.set_ylabel(label, fontsize=8)
     for ax in axes.flat:
         ax.set_xticks([]), ax.set_yticks([])
     if title:
         fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
+    if mask_labels:
+        from matplotlib.lines import Line2D
+
+        fig.legend(handles=[Line2D([], [], color=c, label=mask_labels.get(c, c)) for c in (masks or {})],
+                   loc="lower center", ncol=len(masks or {}), fontsize=8, frameon=False)
+        fig.tight_layout(rect=(0, 0.06, 1, 1))
+    else:
+        fig.tight_layout()
     return fig

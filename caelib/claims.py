@@ -17,19 +17,39 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-__all__ = ["ClaimFailed", "claim", "table"]
+__all__ = ["Checked", "ClaimFailed", "claim", "table"]
 
 
 class ClaimFailed(AssertionError):
     """The text of a notebook says something that the computed result no longer supports."""
 
 
-def claim(holds: Any, statement: str, *, evidence: str = "", quiet: bool = False) -> bool:
+class Checked:
+    """What :func:`claim` returns when the statement holds: truthy, and shown as nothing in Jupyter (the check
+    has printed itself already), so a cell that ends with a claim does not also show ``True``."""
+
+    __slots__ = ("statement", "evidence")
+
+    def __init__(self, statement: str, evidence: str = ""):
+        self.statement, self.evidence = statement, evidence
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __repr__(self) -> str:
+        return f"claim checked: {self.statement}" + (f" ({self.evidence})" if self.evidence else "")
+
+    def _ipython_display_(self) -> None:
+        """Show nothing: the check printed itself."""
+
+
+def claim(holds: Any, statement: str, *, evidence: str = "", quiet: bool = False) -> Checked:
     """Check that ``statement`` (what the prose says) ``holds`` for the computed result.
 
     ``holds`` is anything with a truth value (a bool, a 0-d tensor or array). ``evidence`` is the computed
-    figures behind the statement; it is printed with the check and put in the error. Returns ``True`` (and
-    prints ``claim checked: ...`` unless ``quiet``); raises :class:`ClaimFailed` when the statement is false."""
+    figures behind the statement; it is printed with the check and put in the error. Returns a truthy
+    :class:`Checked` that Jupyter shows as nothing (and prints ``claim checked: ...`` unless ``quiet``); raises
+    :class:`ClaimFailed` when the statement is false."""
     if not isinstance(statement, str) or not statement.strip():
         raise ValueError("claim needs the statement the prose makes, as a non-empty string")
     try:
@@ -44,7 +64,7 @@ def claim(holds: Any, statement: str, *, evidence: str = "", quiet: bool = False
                           "the result shows now.")
     if not quiet:
         print(f"claim checked: {statement}{detail}")
-    return True
+    return Checked(statement, evidence)
 
 
 def table(rows: Mapping[str, Mapping[str, Any]] | Sequence[Mapping[str, Any]], *, index: str | None = None,

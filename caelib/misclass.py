@@ -245,26 +245,35 @@ class MisclassExplanation:
 
 def explain_misclassified(cae: CAE, classifier: Classifier, images: torch.Tensor, labels: torch.Tensor, *,
                           reference, route: Route | None = None, steps: int = 11,
-                          method: str = "integrated-gradients", tol: float = DEFAULT_TOL) -> MisclassExplanation:
+                          method: str = "integrated-gradients", tol: float = DEFAULT_TOL,
+                          progress: bool = False) -> MisclassExplanation:
     """Explain every image of ``images`` (N, C, H, W) in [-1, 1] that the black box gets wrong against
     ``labels`` (N,): counterfactual paths towards the true class from each reference of ``reference``
     (a rule, e.g. ``DiverseReference(bank)`` or ``paths.NearestReference(bank, n=5)``), with the CAE map
     and the Captum ``method`` (a name of ``saliency.METHODS``, computed on the counterfactual for the
     true class) of each. ``route`` / ``steps`` as in ``paths.counterfactual_path`` (paths stop at their
-    flip). Raises ValueError when the black box gets every image right. Notebook 09."""
+    flip). ``progress`` shows a bar over the three stages (find the mistakes, the paths, the maps). Raises
+    ValueError when the black box gets every image right. Notebook 09."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=3, desc="explain the mistakes: find them", disable=not progress, leave=False)
     index = misclassified(classifier, images, labels)
     if len(index) == 0:
+        bar.close()
         raise ValueError(f"the black box classifies all {len(images)} images correctly: nothing to explain; "
                          "pass more images or a weaker black box")
     x, label = images[index], torch.as_tensor(labels, dtype=torch.long).cpu()[index]
     predicted = predict_proba(classifier, x).argmax(1)
+    bar.set_description(f"explain the mistakes: paths of {len(index)} images"), bar.update()
     path = counterfactual_path(cae, classifier, x, label, reference=reference, route=route, steps=steps)
+    bar.set_description(f"explain the mistakes: {method} maps"), bar.update()
     cae_maps = scale_to_max(path_saliency(path, Variant.DIFFERENCE, smooth=MAP_SMOOTH, normalise=False)
                             .sum(1, keepdim=True))                                           # (M, 1, H, W)
     with warnings.catch_warnings():   # Captum's notes on batch sizes and on setting requires_grad: harmless here
         warnings.filterwarnings("ignore", message="Internal batch size")
         warnings.filterwarnings("ignore", message="Input Tensor 0 did not already require gradients")
         method_maps = scale_to_max(explain(method, classifier, path.counterfactual, target=path.target))
+    bar.update(), bar.close()
     return MisclassExplanation(index=index, label=label, predicted=predicted, path=path, cae_maps=cae_maps,
                                method_maps=method_maps, method=method, tol=tol)
 
@@ -328,3 +337,32 @@ def lesion_contrast(images: torch.Tensor, masks: torch.Tensor, ring: int = 2) ->
     inside = (x * m).flatten(1).sum(1) / m.flatten(1).sum(1)
     outside = (x * around).flatten(1).sum(1) / around.flatten(1).sum(1).clamp_min(1)
     return inside - outside
+
+
+# what each number of ``summary`` means, in the words of notebook 09's tables
+SUMMARY_NAMES = {
+    "n": "misclassified images",
+    "references": "references (counterfactuals) per image",
+    "found_rate": "share of images with a counterfactual of the true class",
+    "at_step_0": "share already right on the CAE's reconstruction (step 0)",
+    "mean_found": "counterfactuals per image that reach the true class",
+    "mean_distinct": "distinct counterfactuals per image",
+    "mean_distinct_found": "distinct counterfactuals per image (images with one)",
+    "diversity": "mean distance between an image's counterfactuals (0 same, 2 disjoint)",
+    "n_evidence": "images with evidence (a mask) and a counterfactual",
+    "lands_cae": "CAE map's peak inside the evidence (per counterfactual)",
+    "lands_method": "Captum map's peak inside the evidence (per counterfactual)",
+    "lands_common": "common map's peak inside the evidence (per image)",
+    "lands_any": "some counterfactual's CAE map peaks inside the evidence (per image)",
+    "chance": "chance of a peak inside the evidence (its area)",
+}
+
+
+def summary_table(summaries: dict[str, dict], *, caption: str | None = None, precision: int = 3):
+    """``{run name: summary(...)}`` as one table (a pandas Styler): a row per number of ``summary``, named in
+    words (``SUMMARY_NAMES``, the key in brackets), a column per run."""
+    from .claims import table
+
+    keys = list(dict.fromkeys(k for s in summaries.values() for k in s))
+    rows = {f"{SUMMARY_NAMES.get(k, k)} ({k})": {run: s.get(k) for run, s in summaries.items()} for k in keys}
+    return table(rows, index="summary", caption=caption, precision=precision)

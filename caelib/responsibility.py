@@ -538,7 +538,7 @@ def plot_explanations(x: torch.Tensor, result: MultiExplanation, *, lesion_masks
 
     e = len(result.explanations)
     if axes is None:
-        fig, axes = plt.subplots(1, 2 + e, figsize=(1.9 * (2 + e), 2.2), squeeze=False)
+        fig, axes = plt.subplots(1, 2 + e, figsize=(2.2 * (2 + e), 2.6), squeeze=False)
         axes = axes[0]
     fig = axes[0].figure
     img = to_display(x).mean(0).cpu().numpy()
@@ -546,7 +546,10 @@ def plot_explanations(x: torch.Tensor, result: MultiExplanation, *, lesion_masks
     for k, m in enumerate(result.explanations):
         panels.append((np.where(m.numpy(), img, 0.25 * img), "gray", f"explanation {k + 1} ({int(m.sum())} px)"))
     for ax, (a, cmap, name) in zip(axes, panels):
-        ax.imshow(a, cmap=cmap, vmin=0 if cmap == "gray" else None, vmax=1 if cmap == "gray" else None)
+        im = ax.imshow(a, cmap=cmap, vmin=0 if cmap == "gray" else None, vmax=1 if cmap == "gray" else None)
+        if cmap != "gray":
+            cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
+            cb.ax.tick_params(labelsize=8)
         if lesion_masks is not None:
             for lm in lesion_masks:
                 ax.contour(lm.numpy(), levels=[0.5], colors="cyan", linewidths=0.7)
@@ -554,5 +557,10 @@ def plot_explanations(x: torch.Tensor, result: MultiExplanation, *, lesion_masks
         ax.axis("off")
     if title:
         fig.suptitle(title, fontsize=9)
+    if lesion_masks is not None:
+        from matplotlib.lines import Line2D
+
+        axes[0].legend(handles=[Line2D([], [], color="cyan", label="evidence (lesions)")], fontsize=8,
+                       loc="upper center", bbox_to_anchor=(0.5, -0.02), frameon=False)
     fig.tight_layout()
     return fig

@@ -3,7 +3,8 @@ figures of ``caelib.viz``, nothing more.
 
 Each explorer exposes ``draw(...) -> Figure``, the exact drawing its callback shows, so that it can be
 tested (and used in a static page) without a browser; ``explorer.widget`` is the ipywidgets box and a
-bare ``explorer`` at the end of a cell displays it.
+bare ``explorer`` at the end of a cell displays it, with its current ``draw()`` below it as a static figure
+(so that exported HTML and printed handouts show the explorer too; ``explorer.static = False`` leaves it out).
 """
 
 from __future__ import annotations
@@ -17,6 +18,25 @@ from . import manifold, swap, viz
 from .cae import CAE
 
 Classifier = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _check_choice(images, labels, class_names: Sequence[str], explorer: str, cae=None) -> None:
+    """A clear ``ValueError`` for images / labels / class names an explorer cannot offer as choices."""
+    from .data import check_images
+
+    check_images(images, what=f"{explorer}'s images")
+    if len(images) == 0:
+        raise ValueError(f"{explorer} needs at least one image to choose from; got an empty batch "
+                         f"{tuple(images.shape)}")
+    if hasattr(cae, "check"):
+        cae.check(images[:1], what=f"{explorer}'s images")
+    labels = torch.as_tensor(labels)
+    if labels.shape != (len(images),) or labels.is_floating_point():
+        raise ValueError(f"{explorer} needs one whole-number label per image: {len(images)} images, got labels of "
+                         f"shape {tuple(labels.shape)} ({labels.dtype})")
+    if labels.min() < 0 or labels.max() >= len(class_names):
+        raise ValueError(f"{explorer}: labels run to {int(labels.max())} but class_names has {len(class_names)} "
+                         f"name(s) {list(class_names)}; pass one name per class, in the classes' order")
 
 
 def _options(labels: torch.Tensor, class_names: Sequence[str]) -> list[tuple[str, int]]:
@@ -34,6 +54,26 @@ def _show(out, fig) -> None:
     plt.close(fig)
 
 
+def _display_with_static(widget, draw: Callable[[], object], static: bool = True) -> None:
+    """Show the live ``widget`` and, below it, the figure ``draw()`` returns as a static image. Exported HTML
+    (nbconvert, the course site) and printed handouts keep no live widget, so without the copy they would show
+    nothing of the explorer. ``explorer.static = False`` shows the widget alone."""
+    import matplotlib.pyplot as plt
+    from IPython.display import HTML, display
+
+    display(widget)
+    if not static:
+        return
+    try:
+        fig = draw()
+    except ValueError:                        # a choice without a figure: the widget says why
+        return
+    display(HTML("<small>The explorer's first view as a static figure (what exported pages and print show):"
+                 "</small>"))
+    display(fig)
+    plt.close(fig)
+
+
 # ---- code swapping (notebook 03) ---------------------------------------------------------------------
 
 class SwapExplorer:
@@ -45,6 +85,7 @@ class SwapExplorer:
                  class_names: Sequence[str], *, masks: torch.Tensor | None = None, seed: int = 0):
         import ipywidgets as W
 
+        _check_choice(images, labels, class_names, "SwapExplorer", cae)
         self.cae, self.classifier, self.class_names = cae, classifier, list(class_names)
         self.images, self.labels, self.masks = images, labels, masks
         self._rng = np.random.default_rng(seed)
@@ -85,9 +126,8 @@ class SwapExplorer:
         _show(self.out, self.draw(self.indiv.value, self.klass.value))
 
     def _ipython_display_(self):
-        from IPython.display import display
-
-        display(self.widget)
+        _display_with_static(self.widget, lambda: self.draw(self.indiv.value, self.klass.value),
+                             getattr(self, "static", True))
 
 
 # ---- the class-code manifold (notebook 04) ------------------------------------------------------------
@@ -105,6 +145,13 @@ class ManifoldExplorer:
                  point_labels: torch.Tensor, *, grid: int = 21):
         import ipywidgets as W
 
+        _check_choice(images, labels, class_names, "ManifoldExplorer", cae)
+        if not isinstance(grid, int) or grid < 2:
+            raise ValueError(f"ManifoldExplorer: grid must be a whole number >= 2 (points per side), got {grid!r}")
+        if len(points) == 0 or torch.as_tensor(points).ndim != 2 or len(point_labels) != len(points):
+            raise ValueError(f"ManifoldExplorer needs projected class codes points (M, 2) with M >= 1 and one "
+                             f"point_label each, got points {tuple(torch.as_tensor(points).shape)} and "
+                             f"{len(point_labels)} label(s)")
         self.cae, self.classifier, self.class_names, self.plane = cae, classifier, list(class_names), plane
         self.images, self.points, self.point_labels = images, points, point_labels
         _, self.indiv_codes = swap.encode_all(cae, images)
@@ -142,9 +189,8 @@ class ManifoldExplorer:
         _show(self.out, self.draw(self.indiv.value, self.x.value, self.y.value))
 
     def _ipython_display_(self):
-        from IPython.display import display
-
-        display(self.widget)
+        _display_with_static(self.widget, lambda: self.draw(self.indiv.value, self.x.value, self.y.value),
+                             getattr(self, "static", True))
 
 
 # ---- guided counterfactual paths (notebook 05) -------------------------------------------------------
@@ -164,6 +210,12 @@ class PathExplorer:
                  steps: int = 21):
         import ipywidgets as W
 
+        _check_choice(images, labels, class_names, "PathExplorer", cae)
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
+            raise ValueError(f"PathExplorer: steps must be a whole number >= 2 (both ends of a path), got {steps!r}")
+        if not references or not routes:
+            raise ValueError("PathExplorer needs at least one reference rule and one route, e.g. references="
+                             "{'medoid': paths.MedoidReference(bank)}, routes={'straight': paths.StraightRoute()}")
         self.cae, self.classifier, self.class_names = cae, classifier, list(class_names)
         self.images, self.labels, self.masks = images, labels, masks
         self.references, self.routes, self.steps = dict(references), dict(routes), steps
@@ -224,9 +276,7 @@ class PathExplorer:
             _show(self.out, self.draw())
 
     def _ipython_display_(self):
-        from IPython.display import display
-
-        display(self.widget)
+        _display_with_static(self.widget, self.draw, getattr(self, "static", True))
 
 
 # ---- why was it misclassified? (notebook 09) ---------------------------------------------------------
@@ -241,6 +291,9 @@ class MisclassExplorer:
     def __init__(self, expl, class_names: Sequence[str], *, masks: torch.Tensor | None = None):
         import ipywidgets as W
 
+        if len(expl) == 0:
+            raise ValueError("MisclassExplorer: the explanation holds no misclassified images (the black box got "
+                             "every image right); pass images it misclassifies to explain_misclassified")
         self.expl, self.class_names, self.masks = expl, list(class_names), masks
         style = {"description_width": "initial"}
         options = [(f"#{int(i)}: true {class_names[int(t)]}, black box {class_names[int(p)]}", e)
@@ -295,6 +348,4 @@ class MisclassExplorer:
         _show(self.out, self.draw())
 
     def _ipython_display_(self):
-        from IPython.display import display
-
-        display(self.widget)
+        _display_with_static(self.widget, self.draw, getattr(self, "static", True))

@@ -73,3 +73,14 @@ def test_notebooks_call_exactly_the_registered_exercises():
 def test_unknown_exercise_is_a_clear_error():
     with pytest.raises(KeyError, match="no exercise"):
         exercises.check("99.9", 1)
+
+
+def test_a_check_at_the_end_of_a_cell_shows_its_verdict_once(capsys):
+    """``check`` prints the verdict; the Result it returns displays nothing: a cell ending in the call shows it once."""
+    from IPython.core.formatters import DisplayFormatter
+
+    ex_id = next(iter(REGISTRY))
+    answer, context = REGISTRY[ex_id].demo_right()
+    result = exercises.check(ex_id, answer, **context)
+    assert capsys.readouterr().out.count("correct") == 1
+    assert DisplayFormatter().format(result) == ({}, {})

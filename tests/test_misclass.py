@@ -174,7 +174,7 @@ def tiny_expl():
 def test_figures_draw(tiny_expl):
     expl, masks = tiny_expl
     fig = viz.plot_counterfactuals(expl, 0, NAMES, mask=masks[0], n_frames=3)
-    assert isinstance(fig, Figure) and len(fig.axes) == 2 * (3 + 3)
+    assert isinstance(fig, Figure) and len(fig.axes) == 2 * (3 + 3) + 2 * 2     # + a colour bar per map
     assert "true" in fig.axes[0].get_title()
     fig = viz.plot_change_summary(expl, 1, mask=masks[1])
     assert "distinct" in fig.axes[3].get_title()

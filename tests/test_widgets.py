@@ -50,6 +50,11 @@ def data(n: int = 9, seed: int = 0):
     return x, torch.arange(n) % 3, masks
 
 
+def colour_bars(fig) -> list:
+    """The colour bars of ``fig``, beside a panel or inset at its edge."""
+    return [a for ax in fig.axes for a in (ax, *ax.child_axes) if a.get_label() == "<colorbar>"]
+
+
 def bar_heights(ax) -> list[float]:
     return [p.get_height() for p in ax.patches]
 
@@ -87,11 +92,13 @@ def test_plot_swap_changes_draws_the_change_and_the_masks(cae, clf):
     result = swap.explain_swap(cae, clf, x[:3], x[3:6].flip(0))
     fig = viz.plot_swap_changes(x[:3], x[3:6].flip(0), result, masks_indiv=masks[:3], masks_class=masks[3:6],
                                 class_names=NAMES, labels_indiv=y[:3], labels_class=y[3:6].flip(0))
-    assert len(fig.axes) == 4 * 3
-    change_axes = fig.axes[9:]
+    panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    assert len(panels) == 4 * 3 and len(colour_bars(fig)) == 1                 # one colour bar for the changes
+    change_axes = panels[9:]
     assert np.allclose(change_axes[0].images[0].get_array(), result.change[0, 0].numpy())
     assert all(len(ax.collections) >= 2 for ax in change_axes)                # two mask outlines each
-    assert fig.axes[6].get_title() == f"says {NAMES[int(result.probs[0].argmax())]}"
+    assert panels[6].get_title() == f"says {NAMES[int(result.probs[0].argmax())]}"
+    assert panels[0].get_title() == NAMES[int(y[0])] and panels[3].get_title() == NAMES[int(y[3:6].flip(0)[0])]
 
 
 def test_plot_probabilities_bars_and_highlight():
@@ -205,3 +212,41 @@ def test_manifold_explorer_controls_call_draw(manifold_explorer, monkeypatch):
     ex.x.value = float(ex.xs[2])
     ex.indiv.value = 2
     assert [c[0] for c in calls] == [0, 2] and calls[-1][1] == pytest.approx(float(ex.xs[2]), abs=ex.x.step)
+
+
+def test_explorers_show_their_static_figure_below_the_widget(cae, clf, manifold_explorer, monkeypatch):
+    """Exported HTML and print keep no live widget: displaying an explorer also shows its ``draw()`` as a figure."""
+    import IPython.display
+
+    x, y, masks = data()
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj, **kw: shown.append(obj))
+    for explorer in (widgets.SwapExplorer(cae, clf, x, y, NAMES, masks=masks), manifold_explorer):
+        shown.clear()
+        explorer._ipython_display_()
+        assert shown[0] is explorer.widget and isinstance(shown[-1], Figure), shown
+        explorer.static = False
+        shown.clear()
+        explorer._ipython_display_()
+        assert shown == [explorer.widget]
+
+
+def test_figures_use_readable_fonts_and_a_colour_bar_on_every_map(cae, clf):
+    from matplotlib.text import Text
+
+    x, y, masks = data()
+    result = swap.explain_swap(cae, clf, x[:3], x[3:6])
+    maps = [viz.plot_swap_changes(x[:3], x[3:6], result, masks_indiv=masks[:3], class_names=NAMES,
+                                  labels_indiv=y[:3], labels_class=y[3:6]),
+            viz.plot_confusion(np.eye(3), NAMES), widgets.SwapExplorer(cae, clf, x, y, NAMES, masks=masks).draw(0, 1),
+            viz.plot_saliency_grid(x[:3], {"a": x[:3].abs(), "b": x[3:6].abs()}, masks=masks[:3])]
+    strip = viz.swap_strip(cae, x[:3], x[3:6], class_names=NAMES, labels_indiv=y[:3], labels_class=y[3:6],
+                           classifier=clf)
+    for fig in maps + [strip]:
+        small = {(t.get_text(), t.get_fontsize()) for t in fig.findobj(Text) if t.get_text().strip()
+                 and t.get_fontsize() < 8}
+        assert not small, small
+    for fig in maps:
+        assert colour_bars(fig)
+    said = [ax.get_title() for ax in strip.axes[6:9]]                         # the swaps: the black box's decision
+    assert all(t.startswith("says ") for t in said) and strip.axes[0].get_title() == NAMES[int(y[0])]

@@ -64,6 +64,10 @@ class Result:
 
     __repr__ = __str__
 
+    def _ipython_display_(self) -> None:
+        """Show nothing: :func:`check` has printed the verdict already, so a cell ending in the check call
+        shows it once (not a second time as the cell's value)."""
+
 
 _REGISTRY: dict[str, Exercise] = {}
 
