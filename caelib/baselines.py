@@ -44,7 +44,7 @@ from .classifier import predict_proba
 from .paths import CodeBank, MedoidReference, NearestReference, class_per_image
 from .saliency import CAE_METHODS, Blurred, explain
 from .swap import decode_all, dilate, encode_all
-from .viz import colourbar
+from .viz import add_colourbar
 
 __all__ = ["BASELINE_CHOICES", "UniformNoise", "DatasetMean", "CounterfactualBaseline", "make_baseline", "Contrast",
            "one_vs_one", "mask_mass", "counterfactual_change", "shortcut_report", "shortcut_images",
@@ -399,7 +399,7 @@ def plot_baselines(x: torch.Tensor, baselines: dict[str, torch.Tensor], *, maps:
         if maps:
             axes[r + 1, 0].axis("off")
             axes[r + 1, 0].text(0.5, 0.5, "map\n(/ its max)", ha="center", va="center", fontsize=8)
-            colourbar(axes[r + 1, -1], im)
+            add_colourbar(axes[r + 1, -1], im)
     for ax in axes.flat:
         ax.set_xticks([]), ax.set_yticks([])
     axes[0, 0].set_title("image", fontsize=8)
@@ -428,7 +428,7 @@ def plot_counterfactual_changes(x: torch.Tensor, changes: dict[str, torch.Tensor
             for colour, m in (masks or {}).items():
                 axes[r, i].contour(m[i, 0], levels=[0.5], colors=colour, linewidths=0.8)
             if i == n - 1:
-                colourbar(axes[r, i], im, "|x_cf - x|")
+                add_colourbar(axes[r, i], im, "|x_cf - x|")
     for ax, label in zip(axes[:, 0], ["image"] + names):
         ax.set_ylabel(label, fontsize=8)
     for ax in axes.flat:

@@ -621,13 +621,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("site", cmd_site, "build the course as a static website (Sphinx + myst-nb): every notebook "
                 "executed, with navigation; works offline from the files (open OUT_DIR/index.html); a few minutes "
-                "on 2 CPU cores", "example:\n  python -m caelib site course-site/\n\nCAELIB_CI=1 shortens notebook "
-                "10's training. A notebook cell that raises fails the build.")
+                "on 2 CPU cores",
+                "example:\n  python -m caelib site course-site/\n\nA notebook cell that raises fails the build.")
     p.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="folder for the site (a previous site there is "
                    "replaced; any other non-empty folder needs --force)")
     p.add_argument("--notebooks", type=Path, help="a folder of notebooks (NN_*.ipynb) (default: the notebooks/ "
                    "folder of this checkout)")
-    p.add_argument("--timeout", type=int, default=600, help="seconds per notebook cell (default 600)")
+    p.add_argument("--timeout", type=whole(1), default=600, help="seconds per notebook cell (default 600)")
     p.add_argument("--force", action="store_true", help="write into a non-empty OUT_DIR that holds no previous "
                    "site (its other files are kept)")
     return parser

@@ -8,7 +8,7 @@ order) and runs ``sphinx-build``. myst-nb executes every notebook during the bui
 "force"``, a per-cell timeout; a cell that raises fails the build). The copies sit in a mirror of the notebooks'
 parent folder whose other entries are links to the real ones, so a notebook's relative paths (e.g.
 ``../benchmarks/results/...``) work as they do in JupyterLab, while nothing is written into ``notebooks/``.
-``CAELIB_CI=1`` in the environment reaches the kernels (it shortens notebook 10's training).
+The environment (e.g. ``CAELIB_CI=1``) reaches the kernels.
 
 The pages need no network: the theme (sphinx-book-theme) ships its fonts and scripts, and the widget
 JavaScript that myst-nb would take from a CDN is left out. Interactive explorers need a kernel, so a static page
@@ -310,7 +310,7 @@ def _index_md(title: str, intro: str, table: str, short: str, notebooks: list[Pa
         table = "| notebook |\n|---|\n" + "\n".join(f"| {_title_of(p)} |" for p in notebooks)
         short = ""
     when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    ci = " with `CAELIB_CI=1` (notebook 10's training shortened)" if os.environ.get("CAELIB_CI") == "1" else ""
+    ci = " with `CAELIB_CI=1`" if os.environ.get("CAELIB_CI") == "1" else ""
     toc = "\n".join(p.stem for p in notebooks)
     return f"""# {title}
 

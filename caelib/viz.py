@@ -138,7 +138,7 @@ def plot_confusion(confusion, class_names, *, ax=None, title: str | None = None,
     if ax is None:
         _, ax = plt.subplots(figsize=(0.45 * len(class_names) + 2, 0.45 * len(class_names) + 1.6))
     im = ax.imshow(m, cmap="Blues", vmin=0, vmax=1 if normalise else None)
-    colourbar(ax, im, "share of the row" if normalise else "count")
+    add_colourbar(ax, im, "share of the row" if normalise else "count")
     many = len(class_names) > 6     # drop the leading zero so that 8 pt numbers fit small cells
     for i in range(m.shape[0]):
         for j in range(m.shape[1]):
@@ -224,7 +224,7 @@ def plot_swap_confusion(matrix, class_names, *, ax=None, title: str | None = Non
     return fig
 
 
-def colourbar(ax, im, label: str | None = None):
+def add_colourbar(ax, im, label: str | None = None):
     """A slim colour bar (every map in caelib's figures has one) for the map drawn by ``im`` on ``ax``,
     with readable (8 pt) ticks."""
     cb = ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
@@ -234,7 +234,7 @@ def colourbar(ax, im, label: str | None = None):
     return cb
 
 
-def side_colourbar(ax, im, label: str | None = None):
+def add_side_colourbar(ax, im, label: str | None = None):
     """A colour bar beside the last panel of a row of equal panels, without shrinking that panel (an inset
     outside its right edge), with 8 pt ticks."""
     cb = ax.figure.colorbar(im, cax=ax.inset_axes((1.06, 0.0, 0.07, 1.0)))
@@ -269,7 +269,7 @@ def plot_swap_changes(x_indiv, x_class, result, *, masks_indiv=None, masks_class
         im = ax.imshow(result.change[j, 0].cpu().numpy(), cmap="magma", vmin=0, vmax=vmax)
         ax.set_xticks([]), ax.set_yticks([])
         if j == b - 1:
-            side_colourbar(ax, im)
+            add_side_colourbar(ax, im)
         _contour(ax, None if masks_indiv is None else masks_indiv[j], "cyan")
         _contour(ax, None if masks_class is None else masks_class[j], "lime", "dashed")
         if class_names is not None:
@@ -322,7 +322,7 @@ def plot_swap_explorer(x_indiv, x_class, result, class_names, *, label_indiv: in
     _imshow(axes[0], x_indiv), axes[0].set_title("individual code" + name(label_indiv), fontsize=8)
     _imshow(axes[1], x_class), axes[1].set_title("class code" + name(label_class), fontsize=8)
     _imshow(axes[2], result.swap[0]), axes[2].set_title("swap", fontsize=8)
-    colourbar(axes[3], axes[3].imshow(result.change_vs_input[0, 0].cpu().numpy(), cmap="magma", vmin=0))
+    add_colourbar(axes[3], axes[3].imshow(result.change_vs_input[0, 0].cpu().numpy(), cmap="magma", vmin=0))
     axes[3].set_xticks([]), axes[3].set_yticks([]), axes[3].set_title("|swap - individual|", fontsize=8)
     _contour(axes[3], mask, "cyan")
     plot_probabilities(result.probs[0], class_names, ax=axes[4], highlight=label_class,
@@ -354,7 +354,7 @@ def plot_embedding(points, labels, class_names, *, values=None, value_label: str
         ax.legend(fontsize=8, markerscale=2, loc="best", ncol=2 if len(class_names) > 5 else 1)
     else:
         sc = ax.scatter(pts[:, 0], pts[:, 1], s=6, c=np.asarray(values), cmap="viridis", vmin=0, vmax=1)
-        colourbar(ax, sc, value_label)
+        add_colourbar(ax, sc, value_label)
     if misclassified is not None:
         wrong = np.asarray(misclassified, dtype=bool)
         ax.scatter(pts[wrong, 0], pts[wrong, 1], s=22, marker="x", color="black", linewidths=0.8,
@@ -495,7 +495,7 @@ def plot_path_frame(path, i: int, step: int, class_names, *, mask=None):
     axes[1].set_title(f"step {step}: {class_names[int(p.argmax())]} {float(p.max()):.2f}", fontsize=8,
                       color="tab:green" if int(p.argmax()) == tgt else "black")
     diff = (frame - path.x[i]).abs().mean(0).detach().cpu().numpy()
-    colourbar(axes[2], axes[2].imshow(diff, cmap="magma", vmin=0,
+    add_colourbar(axes[2], axes[2].imshow(diff, cmap="magma", vmin=0,
                                        vmax=max(float((path.frames[i] - path.x[i]).abs().mean(1).max()), 1e-6)))
     axes[2].set_xticks([]), axes[2].set_yticks([]), axes[2].set_title("|frame - original|", fontsize=8)
     _contour(axes[2], mask, "cyan")
@@ -531,7 +531,7 @@ def plot_path(path, i: int, class_names, *, n_frames: int = 7, mask=None, maps=N
                 side.set_color("tab:green"), side.set_linewidth(2.5)
     for j, (name, m) in enumerate(maps.items()):
         ax = fig.add_subplot(grid[0, 1 + len(chosen) + j])
-        colourbar(ax, ax.imshow(m[i].sum(0).detach().cpu().numpy(), cmap="magma"))
+        add_colourbar(ax, ax.imshow(m[i].sum(0).detach().cpu().numpy(), cmap="magma"))
         ax.set_xticks([]), ax.set_yticks([]), ax.set_title(name, fontsize=8)
         _contour(ax, mask, "cyan")
     plot_path_probabilities(path, i, class_names, ax=fig.add_subplot(grid[1, :]))
@@ -594,7 +594,7 @@ def plot_saliency_grid(x, maps, *, masks=None, titles=None, size: float = 1.2, t
             im = ax.imshow(shown.numpy(), cmap="magma", vmin=-1 if float(shown.min()) < 0 else 0, vmax=1)
             ax.set_xticks([]), ax.set_yticks([])
             if j == b - 1:
-                side_colourbar(ax, im, "map / its max")
+                add_side_colourbar(ax, im, "map / its max")
             _contour(ax, None if masks is None else masks[j], "cyan")
     axes[0, 0].set_ylabel("image", fontsize=8)
     for r, name in enumerate(maps):
@@ -612,7 +612,7 @@ def _map_panel(ax, m, title: str, mask=None, vmax: float | None = None, colourba
     ax.set_xticks([]), ax.set_yticks([]), ax.set_title(title, fontsize=8)
     _contour(ax, mask, "cyan")
     if colourbar:
-        colourbar(ax, im)
+        add_colourbar(ax, im)
 
 
 def _misclass_legend(fig, mask, *, frame: bool = True):
@@ -690,7 +690,7 @@ def plot_change_summary(expl, e: int, *, mask=None, ax=None):
     _map_panel(ax[2], varying, "changed by some,\nnot all", mask, vmax)
     d = expl.distances(e).numpy()
     if len(d):
-        colourbar(ax[3], ax[3].imshow(d, cmap="viridis", vmin=0, vmax=2), "distance")
+        add_colourbar(ax[3], ax[3].imshow(d, cmap="viridis", vmin=0, vmax=2), "distance")
     for (i, j), v in np.ndenumerate(d):
         ax[3].text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=8, color="white" if v < 1 else "black")
     ax[3].set_xticks(range(len(d)), [str(k + 1) for k in range(len(d))], fontsize=8)
@@ -743,7 +743,7 @@ def plot_pointing_game(maps, masks, i: int = 0, *, size: float = 2.8):
         m = mp[i].sum(0).detach().cpu()
         r, c = divmod(int(m.argmax()), m.shape[1])
         hit = bool(masks[i, 0, r, c])
-        colourbar(ax, ax.imshow(m.numpy(), cmap="magma"), "map value")
+        add_colourbar(ax, ax.imshow(m.numpy(), cmap="magma"), "map value")
         _contour(ax, masks[i], "cyan")
         ax.plot(c, r, "x", color="lime" if hit else "red", ms=12, mew=3)
         ax.set_title(f"{name}: {'hit' if hit else 'miss'}", fontsize=9)
