@@ -218,7 +218,10 @@ def quality_report(cae: CAE, classifier: Classifier, test, train=None, *, n: int
 # black box's own accuracy on the same images (a black box that is right on 80% of the originals cannot be
 # right on 95% of their reconstructions), and a floor for the class code's effect (0: a collapsed CAE whose
 # decoder ignores the class code; the shipped CAEs measure 0.05 (lesions) to 0.25 (mnist)).
-VERDICT_BARS = {"recon_accuracy_share": 0.95, "flip_mean": 0.90, "flip_worst": 0.85, "class_code_effect": 0.01}
+# The bars a CAE must meet on any data (issue 25 of the project: a reader's own images, 2 to 10 classes): swaps flip
+# the black box (mean over ordered class pairs, and the worst pair), reconstructions keep the black box's accuracy
+# within an absolute margin, and the class code changes the output at all.
+VERDICT_BARS = {"recon_accuracy_margin": 0.02, "flip_mean": 0.90, "flip_worst": 0.75, "class_code_effect": 0.01}
 
 
 @dataclass(frozen=True)
@@ -337,9 +340,9 @@ def verdict(cae: CAE, classifier: Classifier, test, *, n: int | None = 500, seed
                   "two apart"),
         ]
         effect = report["class_code_effect"]
-    share = b["recon_accuracy_share"]
-    guards.insert(1, Guard("recon_accuracy", f"reconstructions classified correctly (>= {share:.2f} x black box)",
-                           report["recon_accuracy"], ">=", share * acc,
+    margin = b["recon_accuracy_margin"]
+    guards.insert(1, Guard("recon_accuracy", f"reconstructions classified correctly (>= black box - {margin:.2f})",
+                           report["recon_accuracy"], ">=", acc - margin,
                            "the black box misreads the reconstructions more often than the originals, so the CAE's "
                            "images lose what it looks at: train longer (more --steps); a finer individual code "
                            "(--indiv-downs 1) keeps thin structures; more training images"))

@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from caelib.checkpoints import load_checkpoint
-from caelib.swap import VERDICT_BARS  # the mnist bars are the verdict's bars for any data (train-cae's last table)
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
@@ -29,8 +28,7 @@ BARS = """Quality bars asked of the shipped CAEs (held-out test data, the shippe
 CHECKS = {
     "lesions": [("flip_mean", ">=", 0.95), ("flip_worst", ">=", 0.90), ("localisation_ratio", ">=", 5.0),
                 ("recon_error", "<=", 0.08), ("recon_accuracy", ">=", 0.95), ("knn5_class_code", ">=", 0.95)],
-    "mnist": [("flip_mean", ">=", VERDICT_BARS["flip_mean"]), ("flip_worst", ">=", VERDICT_BARS["flip_worst"]),
-              ("recon_accuracy", ">=", 0.95)],
+    "mnist": [("flip_mean", ">=", 0.90), ("flip_worst", ">=", 0.85), ("recon_accuracy", ">=", 0.95)],
     "lesions-shortcut": [("bb_flip_mean", ">=", 0.90), ("bb_recon_agreement", ">=", 0.95)],
     "lesions-shortcut-critic": [("bb_flip_mean", ">=", 0.90), ("bb_recon_agreement", ">=", 0.95)],
 }
