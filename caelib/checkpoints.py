@@ -258,16 +258,22 @@ def load_checkpoint(
     if kind is not None and ckpt.get("kind") != kind:
         raise CheckpointError(f"{path} holds a '{ckpt.get('kind')}' checkpoint; expected '{kind}'")
     if expect_config is not None:
-        stored = ckpt.get("config", {})
-        if dataclasses.is_dataclass(expect_config):
-            stored = config_to_dict(config_from_dict(type(expect_config), stored))
-            expect_config = config_to_dict(expect_config)
-        diff = [k for k in expect_config if stored.get(k) != expect_config[k]]
-        if diff:
-            have = ", ".join(f"{k}={stored.get(k)!r}" for k in diff)
-            want = ", ".join(f"{k}={expect_config[k]!r}" for k in diff)
-            raise CheckpointError(f"{path}: checkpoint was trained with {have}; this model has {want}")
+        check_config(ckpt, expect_config, path)
     return {k: ckpt.get(k) for k in ("kind", "config", "state", "meta", "version")}
+
+
+def check_config(ckpt: dict[str, Any], expect_config: Any, path: str | os.PathLike) -> None:
+    """Raise ``CheckpointError`` unless the config stored in the loaded checkpoint ``ckpt`` equals ``expect_config``
+    (a dict or a config dataclass, whose fields the stored config lacks count as their defaults)."""
+    stored = ckpt.get("config", {})
+    if dataclasses.is_dataclass(expect_config):
+        stored = config_to_dict(config_from_dict(type(expect_config), stored))
+        expect_config = config_to_dict(expect_config)
+    diff = [k for k in expect_config if stored.get(k) != expect_config[k]]
+    if diff:
+        have = ", ".join(f"{k}={stored.get(k)!r}" for k in diff)
+        want = ", ".join(f"{k}={expect_config[k]!r}" for k in diff)
+        raise CheckpointError(f"{path}: checkpoint was trained with {have}; this model has {want}")
 
 
 def _looks_like_text(head: bytes) -> bool:

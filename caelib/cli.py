@@ -51,55 +51,30 @@ def _log(*parts: Any) -> None:
 # ------------------------------------------------------------------------------- argument value checks
 
 
-def whole(minimum: int, what: str = "") -> Callable[[str], int]:
-    """An argparse ``type``: a whole number >= ``minimum``; anything else is argparse's usage error (exit 2) with
-    one line saying what is allowed."""
-    def parse(text: str) -> int:
+def _number(convert: Callable[[str], Any], allowed: Callable[[Any], bool], rule: str, name: str):
+    """An argparse ``type``: ``convert(text)`` when ``allowed`` holds for it; anything else is argparse's usage
+    error (exit 2) with one line, ``rule`` (what is allowed) and the text given."""
+    def parse(text: str):
         try:
-            value = int(text)
+            value = convert(text)
         except ValueError:
             value = None
-        if value is None or value < minimum:
-            raise argparse.ArgumentTypeError(f"must be a whole number >= {minimum}{what}, got {text!r}")
+        if value is None or not allowed(value):
+            raise argparse.ArgumentTypeError(f"{rule}, got {text!r}")
         return value
-    parse.__name__ = f"whole number >= {minimum}"
+    parse.__name__ = name
     return parse
 
 
-def positive(what: str = "") -> Callable[[str], float]:
-    """An argparse ``type``: a finite number > 0 (a learning rate)."""
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            value = None
-        if value is None or not 0 < value < float("inf"):
-            raise argparse.ArgumentTypeError(f"must be a number > 0{what}, got {text!r}")
-        return value
-    parse.__name__ = "number > 0"
-    return parse
+def whole(minimum: int) -> Callable[[str], int]:
+    """An argparse ``type``: a whole number >= ``minimum``."""
+    return _number(int, lambda v: v >= minimum, f"must be a whole number >= {minimum}", f"whole number >= {minimum}")
 
 
-def non_negative(text: str) -> float:
-    """An argparse ``type``: a finite number >= 0 (a loss weight)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = None
-    if value is None or not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}")
-    return value
-
-
-def image_size(text: str) -> int:
-    """An argparse ``type`` for ``--image-size``: a positive multiple of 4."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = None
-    if value is None or value < 4 or value % 4:
-        raise argparse.ArgumentTypeError(f"image size must be a positive multiple of 4 (e.g. 32), got {text!r}")
-    return value
+positive = _number(float, lambda v: 0 < v < float("inf"), "must be a number > 0", "number > 0")  # a learning rate
+non_negative = _number(float, lambda v: 0 <= v < float("inf"), "must be a number >= 0", "number >= 0")  # a weight
+image_size = _number(int, lambda v: v >= 4 and v % 4 == 0, "image size must be a positive multiple of 4 (e.g. 32)",
+                     "image size")
 
 
 def check_writable(path: Path, flag: str, *, folder: bool = False) -> None:
@@ -260,7 +235,7 @@ def cmd_train_cae(args: argparse.Namespace) -> int:
     """Train a CAE on a dataset or folder; resume from --out when it exists."""
     from . import distributed
     from .cae import CAEConfig
-    from .checkpoints import CheckpointError, load_checkpoint
+    from .checkpoints import CheckpointError, check_config, load_checkpoint
     from .explain import check_classifier
     from .train import LossWeights, TrainConfig, train_cae
 
@@ -284,11 +259,11 @@ def cmd_train_cae(args: argparse.Namespace) -> int:
             raise UsageError(f"{out} is a folder; --out needs a checkpoint file name")
         if out.exists() and not args.force:
             try:
-                load_checkpoint(out, kind="cae")
+                ck = load_checkpoint(out, kind="cae")
             except CheckpointError as err:
                 raise UsageError(f"{err}; or pass a new --out, or --force to replace it with a new model") from err
             try:
-                ck = load_checkpoint(out, kind="cae", expect_config=cfg)
+                check_config(ck, cfg, out)
             except CheckpointError as err:
                 raise UsageError(f"{err}. To resume it, train with the settings it was trained with (for a folder: "
                                  "--image-size and --channels); or pass a new --out, or --force to replace it") from err
@@ -552,7 +527,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="classifier checkpoint to write (.pt)")
     p.add_argument("--epochs", type=whole(1), default=8)
     p.add_argument("--batch-size", type=whole(1), default=64)
-    p.add_argument("--lr", type=positive(), default=1e-2, help="peak learning rate (one-cycle)")
+    p.add_argument("--lr", type=positive, default=1e-2, help="peak learning rate (one-cycle)")
     p.add_argument("--width", type=whole(1), default=8, help="channels of the first stage")
     p.add_argument("--augment", type=whole(0), default=2, help="random shifts of up to this many pixels")
     p.add_argument("--flips", action="store_true", help="random flips (only if the class ignores orientation)")
@@ -571,7 +546,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=whole(1), default=2000, help="training steps (default 2000; caelib's shipped "
                    "CAEs use 1500-3000)")
     p.add_argument("--batch-size", type=whole(1), default=32, help="pairs per step (per process under torchrun)")
-    p.add_argument("--lr", type=positive(), default=1e-3)
+    p.add_argument("--lr", type=positive, default=1e-3)
     p.add_argument("--width", type=whole(1), default=8, help="CAE width (channels after the first conv)")
     p.add_argument("--class-dim", type=whole(1), default=8, help="length of the class code")
     p.add_argument("--indiv-downs", type=int, default=2, choices=(1, 2, 3), help="downsamplings of the individual "

@@ -53,8 +53,9 @@ def to_display(x: Tensor) -> Tensor:
 
 
 def check_images(x: Any, channels: int | None = None, image_size: int | Sequence[int] | None = None,
-                 what: str = "images") -> Tensor:
+                 what: str = "images", *, nonempty: bool = False) -> Tensor:
     """Check that ``x`` is a float tensor ``(B, C, H, W)`` in ``[-1, 1]``; return it, else raise ValueError.
+    ``nonempty``: an empty batch (B = 0) is an error too (where a result needs at least one image).
 
     The message says what was expected, what was given and what to do about it.
     """
@@ -74,6 +75,9 @@ def check_images(x: Any, channels: int | None = None, image_size: int | Sequence
     if size is not None and tuple(x.shape[2:]) != tuple(size):
         raise ValueError(f"{expected}, got {tuple(x.shape)}; resize the images "
                          "(e.g. load_dataset('folder', ..., image_size=...)).")
+    if nonempty and len(x) == 0:
+        raise ValueError(f"no {what}: x has shape {tuple(x.shape)}; pass at least one image (check the selection "
+                         "that made the batch)")
     if x.numel() == 0:
         return x
     if not torch.isfinite(x).all():

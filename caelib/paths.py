@@ -32,6 +32,7 @@ import torch
 
 from .cae import CAE
 from .classifier import predict_proba
+from .data import check_images
 from .swap import decode_all, encode_all
 
 Classifier = Callable[[torch.Tensor], torch.Tensor]
@@ -540,9 +541,7 @@ def counterfactual_path(cae: CAE, classifier: Classifier, x: torch.Tensor, targe
     if not torch.is_tensor(x) or x.ndim != 4:
         got = tuple(x.shape) if torch.is_tensor(x) else type(x).__name__
         raise ValueError(f"expected a batch of images (B, C, H, W), got {got}; use x.unsqueeze(0) for one image")
-    if len(x) == 0:
-        raise ValueError(f"no images: x has shape {tuple(x.shape)}; a path needs at least one image (check the "
-                         "selection that made the batch)")
+    check_images(x, nonempty=True)
     if hasattr(cae, "check"):
         cae.check(x)
     if steps < 2:

@@ -21,6 +21,7 @@ import math
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
+from .baselines import COLUMN_TITLES, higher_is_better
 from .claims import table
 
 __all__ = ["RESULTS", "benchmark_rows", "benchmark_table", "benchmark_value", "column_title", "recorded_table",
@@ -28,21 +29,14 @@ __all__ = ["RESULTS", "benchmark_rows", "benchmark_table", "benchmark_value", "c
 
 RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
 
-_TITLES = {"pointing_game": "pointing game", "mask_auroc": "mask AUROC", "topk_iou": "top-k IoU",
-           "relevance_mass": "relevance mass", "mass_marker": "mass on marker", "mass_lesion": "mass on lesion",
-           "deletion_auc": "deletion AUC", "insertion_auc": "insertion AUC", "aopc": "AOPC",
-           "randomisation_top": "rand. top layer", "randomisation_all": "rand. all layers",
+# baselines' column titles, with the randomisation columns spelt out (no "ρ" to explain) and the cost column
+_TITLES = {**COLUMN_TITLES, "randomisation_top": "rand. top layer", "randomisation_all": "rand. all layers",
            "ms_per_image": "ms per image"}
 
 
 def _direction(metric: str) -> bool | None:
-    from . import evaluate as ev
-
-    if metric.startswith("mass_"):
-        return None
-    if metric.startswith("randomisation") or metric == "ms_per_image":
-        return False
-    return ev.HIGHER_IS_BETTER.get(metric)
+    """``baselines.higher_is_better``, and the cost column (lower is better)."""
+    return False if metric == "ms_per_image" else higher_is_better(metric)
 
 
 def column_title(metric: str) -> str:

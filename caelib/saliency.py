@@ -341,10 +341,7 @@ class Explainer:
     def attribute(self, inputs: torch.Tensor, target=None) -> torch.Tensor:
         """Maps (B, 1, H, W) >= 0 (unless ``reduce=SIGNED``) of images ``inputs`` (B, C, H, W) in [-1, 1]; an empty
         batch raises ``ValueError``."""
-        check_images(inputs, what="images to explain")
-        if len(inputs) == 0:
-            raise ValueError(f"no images to explain: inputs have shape {tuple(inputs.shape)}; pass at least one "
-                             "image (check the selection that made the batch)")
+        check_images(inputs, what="images to explain", nonempty=True)
         model = self.classifier if isinstance(self.classifier, nn.Module) else None
         was_training = model is not None and model.training
         if model is not None:

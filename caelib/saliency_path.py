@@ -30,6 +30,7 @@ import torch.nn.functional as F
 
 from .cae import CAE
 from .classifier import predict_proba
+from .data import check_images
 from .paths import CounterfactualPath, Route, class_indices, counterfactual_path
 
 Classifier = Callable[[torch.Tensor], torch.Tensor]
@@ -174,9 +175,7 @@ class CAESaliency:
 
     def explain(self, inputs: torch.Tensor, target=None, contrast=None) -> tuple[torch.Tensor, CounterfactualPath]:
         """(maps (B, C, H, W), the paths they come from)."""
-        if torch.is_tensor(inputs) and inputs.ndim == 4 and len(inputs) == 0:
-            raise ValueError(f"no images to explain: inputs have shape {tuple(inputs.shape)}; pass at least one "
-                             "image (check the selection that made the batch)")
+        check_images(inputs, what="images to explain", nonempty=True)
         decision = predict_proba(self.classifier, inputs).argmax(1)                  # (B,)
         k = self.cae.config.num_classes if hasattr(self.cae, "config") else None
         goal = None

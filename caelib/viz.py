@@ -42,23 +42,32 @@ def swap_strip(cae, x_indiv, x_class, *, title: str | None = None, class_names=N
         swapped = cae.swap(x_indiv, x_class)
     fig = show_images([x_indiv, x_class, swapped], row_titles=["individual code", "class code", "swap"])
     n = len(x_indiv)
-    grid = [fig.axes[r * n:(r + 1) * n] for r in range(3)]
     if class_names is not None:
-        for row, labels in ((0, labels_indiv), (1, labels_class)):
-            for j, ax in enumerate(grid[row] if labels is not None else []):
-                ax.set_title(class_names[int(labels[j])], fontsize=8, pad=2)
+        decisions = None
         if classifier is not None:
             from .classifier import predict_proba
 
-            decision = predict_proba(classifier, swapped).argmax(1)
-            for j, ax in enumerate(grid[2]):
-                ok = labels_class is None or int(decision[j]) == int(labels_class[j])
-                ax.set_title(f"says {class_names[int(decision[j])]}", fontsize=8, pad=2,
-                             color="black" if labels_class is None else "tab:green" if ok else "tab:red")
+            decisions = predict_proba(classifier, swapped).argmax(1)
+        _title_swap_columns([fig.axes[r * n:(r + 1) * n] for r in range(3)], class_names, labels_indiv,
+                            labels_class, decisions)
     if title:
         fig.suptitle(title, fontsize=9)
         fig.tight_layout()
     return fig
+
+
+def _title_swap_columns(rows, class_names, labels_indiv=None, labels_class=None, decisions=None) -> None:
+    """Title the columns of a swap figure, whose ``rows`` are the axes of the individual-code donors, the
+    class-code donors and the swaps: each donor with its class (where its labels are given), each swap with the
+    black box's ``decisions`` (green: the class-code donor's class, red: another; black without
+    ``labels_class``)."""
+    for axes, labels in ((rows[0], labels_indiv), (rows[1], labels_class)):
+        for j, ax in enumerate(axes if labels is not None else []):
+            ax.set_title(class_names[int(labels[j])], fontsize=8, pad=2)
+    for j, ax in enumerate(rows[2] if decisions is not None else []):
+        said = int(decisions[j])
+        colour = "black" if labels_class is None else "tab:green" if said == int(labels_class[j]) else "tab:red"
+        ax.set_title(f"says {class_names[said]}", fontsize=8, pad=2, color=colour)
 
 
 def plot_history(history, keys, *, ax=None, title: str | None = None, smooth: int = 5):
@@ -272,14 +281,8 @@ def plot_swap_changes(x_indiv, x_class, result, *, masks_indiv=None, masks_class
             add_side_colourbar(ax, im)
         _contour(ax, None if masks_indiv is None else masks_indiv[j], "cyan")
         _contour(ax, None if masks_class is None else masks_class[j], "lime", "dashed")
-        if class_names is not None:
-            if labels_indiv is not None and labels_class is not None:
-                axes[0, j].set_title(class_names[int(labels_indiv[j])], fontsize=8, pad=2)
-                axes[1, j].set_title(class_names[int(labels_class[j])], fontsize=8, pad=2)
-            said = int(result.probs[j].argmax())
-            ok = labels_class is None or said == int(labels_class[j])
-            axes[2, j].set_title(f"says {class_names[said]}", fontsize=8, pad=2,
-                                 color="black" if labels_class is None else "tab:green" if ok else "tab:red")
+    if class_names is not None:
+        _title_swap_columns(axes[:3], class_names, labels_indiv, labels_class, result.probs.argmax(1))
     for row, name in enumerate(["individual", "class code", "swap", "|change|"]):
         axes[row, 0].set_ylabel(name, fontsize=8)
     if title:

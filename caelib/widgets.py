@@ -81,6 +81,8 @@ class SwapExplorer:
     (dropdowns, or "random" for a random cross-class pair) and see the swap, its difference to the
     individual-code donor and the black box's probabilities (``viz.plot_swap_explorer``). Notebook 03."""
 
+    static = True   # show draw() below the widget as a static figure (exported HTML, print)
+
     def __init__(self, cae: CAE, classifier: Classifier, images: torch.Tensor, labels: torch.Tensor,
                  class_names: Sequence[str], *, masks: torch.Tensor | None = None, seed: int = 0):
         import ipywidgets as W
@@ -127,7 +129,7 @@ class SwapExplorer:
 
     def _ipython_display_(self):
         _display_with_static(self.widget, lambda: self.draw(self.indiv.value, self.klass.value),
-                             getattr(self, "static", True))
+                             self.static)
 
 
 # ---- the class-code manifold (notebook 04) ------------------------------------------------------------
@@ -139,6 +141,8 @@ class ManifoldExplorer:
 
     ``plane`` from ``manifold.fit_plane``; ``points`` (M, 2) / ``point_labels`` (M,) are the projected
     class codes of real images drawn on the map (and fix its extent)."""
+
+    static = True   # show draw() below the widget as a static figure (exported HTML, print)
 
     def __init__(self, cae: CAE, classifier: Classifier, images: torch.Tensor, labels: torch.Tensor,
                  class_names: Sequence[str], plane: manifold.Plane, points: torch.Tensor,
@@ -190,7 +194,7 @@ class ManifoldExplorer:
 
     def _ipython_display_(self):
         _display_with_static(self.widget, lambda: self.draw(self.indiv.value, self.x.value, self.y.value),
-                             getattr(self, "static", True))
+                             self.static)
 
 
 # ---- guided counterfactual paths (notebook 05) -------------------------------------------------------
@@ -204,6 +208,8 @@ class PathExplorer:
     route} (e.g. ``{"straight": paths.StraightRoute(), "graph": paths.GraphRoute(bank)}``). Each path is
     computed once per choice (``paths.counterfactual_path`` with ``stop_at_flip=False``) and kept; the
     slider only picks a frame of it. Notebook 05."""
+
+    static = True   # show draw() below the widget as a static figure (exported HTML, print)
 
     def __init__(self, cae: CAE, classifier: Classifier, images: torch.Tensor, labels: torch.Tensor,
                  class_names: Sequence[str], *, references: dict, routes: dict, masks: torch.Tensor | None = None,
@@ -276,7 +282,7 @@ class PathExplorer:
             _show(self.out, self.draw())
 
     def _ipython_display_(self):
-        _display_with_static(self.widget, self.draw, getattr(self, "static", True))
+        _display_with_static(self.widget, self.draw, self.static)
 
 
 # ---- why was it misclassified? (notebook 09) ---------------------------------------------------------
@@ -287,6 +293,8 @@ class MisclassExplorer:
     the way (slider): ``viz.plot_misclass_step``. Everything is computed beforehand by
     ``misclass.explain_misclassified``; the controls only pick what to draw. ``masks`` (N, 1, H, W) of the
     images given to ``explain_misclassified`` (optional). Notebook 09."""
+
+    static = True   # show draw() below the widget as a static figure (exported HTML, print)
 
     def __init__(self, expl, class_names: Sequence[str], *, masks: torch.Tensor | None = None):
         import ipywidgets as W
@@ -348,4 +356,4 @@ class MisclassExplorer:
         _show(self.out, self.draw())
 
     def _ipython_display_(self):
-        _display_with_static(self.widget, self.draw, getattr(self, "static", True))
+        _display_with_static(self.widget, self.draw, self.static)
