@@ -81,7 +81,7 @@ def _rows(out: list, experiment: str, dataset: str, results: dict, seed: int) ->
                 mean, lo, hi = ev.mean_ci(v, seed=seed)
                 out.append({"experiment": experiment, "dataset": dataset, "method": method, "baseline": baseline,
                             "metric": metric, "mean": round(mean, 4), "low": round(lo, 4), "high": round(hi, 4),
-                            "n": len(v), "higher_is_better": bl.higher_is_better(metric)})
+                            "n": len(v), "higher_is_better": ev.higher_is_better(metric)})
 
 
 def quality(name: str, args, csv_rows: list) -> list[str]:
@@ -94,8 +94,8 @@ def quality(name: str, args, csv_rows: list) -> list[str]:
     masks = test.masks[keep][:args.n] if test.masks is not None else None
     target = caelib.predict_proba(clf, x).argmax(1)
     results = {}
-    common = dict(masks=masks, eval_baseline=EVAL_BASELINE.get(name, caelib.saliency.Blurred(4.0)), steps=args.steps,
-                  n_random=args.n_random, seed=args.seed)
+    common = dict(masks=masks, eval_baseline=EVAL_BASELINE.get(name, caelib.saliency.DEFAULT_REPLACEMENT),
+                  steps=args.steps, n_random=args.n_random, seed=args.seed)
     results[("cae-path", "(path to the medoid)")], _ = bl.score(
         bl.cae_explainer("cae-path", models.cae, paths.MedoidReference(bank)), clf, x, target, **common)
     for method in METHODS:

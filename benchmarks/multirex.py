@@ -6,8 +6,8 @@
 About 5 minutes with one torch thread (``--n 50``; half of it rex-xai). The black box is the shipped ``lesions``
 classifier (``caelib.pretrained("lesions")``, trained on one-lesion images); the images are the first ``--n`` test
 images of ``lesions-two`` (two lesions each, on opposite sides of the organ) that it classifies as "lesion". Hidden
-pixels become the blurred image (``caelib.saliency.Blurred(4.0)``) for both tools. Last, ``--n-mnist`` random mnist
-test digits with caelib's implementation (hidden pixels black).
+pixels become the blurred image (``caelib.conventions.DEFAULT_REPLACEMENT``) for both tools. Last, ``--n-mnist``
+random mnist test digits with caelib's implementation (hidden pixels black).
 
 First a check that the data really has two explanations: the classifier's decision with the first, the
 second and both lesions (grown by 1 px) replaced by the blurred image, and with everything but one lesion
@@ -34,11 +34,10 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 import caelib
 from caelib import responsibility as rsp
-from caelib.saliency import Blurred
+from caelib.conventions import DEFAULT_REPLACEMENT, dilate
 
 REX_SETTINGS = {   # rex-xai settings tried (its defaults: min_box_size 10, spotlight_size 20, for 224x224 images)
     "rex-xai (min box 2, spotlight 6)": dict(min_box_size=2, spotlight_size=6, spotlight_step=2),
@@ -61,8 +60,8 @@ def two_lesion_images(n: int):
 
 def sufficiency_check(clf, x, lesions) -> dict[str, float]:
     """Fraction of images the black box calls "lesion" when lesions are removed or kept alone."""
-    base = Blurred(4.0)(x)
-    grown = F.max_pool2d(lesions, 3, 1, 1)                                     # (n, 2, H, W), 1 px margin
+    base = DEFAULT_REPLACEMENT(x)
+    grown = dilate(lesions, 1)                                                 # (n, 2, H, W), 1 px margin
     a, b = grown[:, :1], grown[:, 1:]
     both = (a + b).clamp(max=1)
     cases = {"image": x, "lesion 1 removed": x * (1 - a) + base * a, "lesion 2 removed": x * (1 - b) + base * b,

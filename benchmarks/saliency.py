@@ -48,7 +48,6 @@ COLUMNS = [  # (metric key, column title)
     ("aopc", "AOPC"), ("randomisation_top", "rand. ρ (top layer)"), ("randomisation_all", "rand. ρ (all layers)"),
     ("ms_per_image", "ms / image"),
 ]
-DIRECTION = {**ev.HIGHER_IS_BETTER, "randomisation_top": False, "randomisation_all": False}
 LOCALISATION = ("pointing_game", "mask_auroc", "topk_iou", "relevance_mass")
 FAITHFULNESS = ("deletion_auc", "insertion_auc", "aopc")
 
@@ -86,7 +85,7 @@ def run_dataset(name: str, args, methods) -> tuple[list[dict], list[dict], dict]
     keep = order[ev.has_evidence(test.masks[order])] if test.masks is not None else order
     x, labels = test.images[keep][:args.n], test.labels[keep][:args.n]
     masks = test.masks[keep][:args.n] if test.masks is not None else None
-    baseline = BASELINE.get(name, saliency.Blurred(4.0))
+    baseline = BASELINE.get(name, saliency.DEFAULT_REPLACEMENT)
     target = caelib.predict_proba(clf, x).argmax(1)                                 # explain the decision
     notes = {"n": len(x), "bank": len(bank), "accuracy": float((target == labels).float().mean()),
              "baseline": "black (-1)" if baseline == -1.0 else repr(baseline)}
@@ -133,7 +132,7 @@ def run_dataset(name: str, args, methods) -> tuple[list[dict], list[dict], dict]
 def _row(dataset, method, metric, mean, lo, hi, n):
     m = saliency.METHODS[method]
     return {"dataset": dataset, "method": method, "family": m.family, "metric": metric, "mean": mean, "low": lo,
-            "high": hi, "n": n, "higher_is_better": DIRECTION[metric]}
+            "high": hi, "n": n, "higher_is_better": ev.higher_is_better(metric)}
 
 
 def _figure(name, x, examples, masks, out: Path):
@@ -160,7 +159,7 @@ def _best(rows, metric, names):
     cand = [r for r in rows if r["metric"] == metric and r["method"] in names and r["mean"] == r["mean"]]
     if not cand:
         return None
-    sign = 1 if DIRECTION[metric] else -1
+    sign = 1 if ev.higher_is_better(metric) else -1
     return max(cand, key=lambda r: sign * r["mean"])
 
 
@@ -174,7 +173,8 @@ def markdown(dataset, rows, notes, methods) -> list[str]:
              f"{notes['accuracy']:.3f}); reference bank of {notes['bank']} training codes; removed pixels become "
              f"{notes['baseline']}; {notes['seconds']:.0f} s. "
              "Mean [95% bootstrap interval] over images; best of each column in bold.\n",
-             "| method | family | " + " | ".join(f"{t} {'↑' if DIRECTION[k] else '↓'}" for k, t in cols) + " |",
+             "| method | family | " + " | ".join(f"{t} {'↑' if ev.higher_is_better(k) else '↓'}"
+                                                for k, t in cols) + " |",
              "|---|---|" + "---|" * len(cols)]
     for m in methods:
         cells = []
@@ -192,7 +192,7 @@ def markdown(dataset, rows, notes, methods) -> list[str]:
         bc, bo = _best(rows, k, cae), _best(rows, k, others)
         if bc is None or bo is None:
             continue
-        sign = 1 if DIRECTION[k] else -1
+        sign = 1 if ev.higher_is_better(k) else -1
         beaten = sign * bo["mean"] > sign * bc["mean"]
         overlap = not (bo["low"] > bc["high"] or bo["high"] < bc["low"])
         verdict = (f"**{bo['method']} ({saliency.METHODS[bo['method']].family}) beats every CAE variant**"
@@ -205,7 +205,7 @@ def markdown(dataset, rows, notes, methods) -> list[str]:
         if k in ("ms_per_image", "randomisation_top", "randomisation_all") or not cae or not sanity:
             continue
         bs = _best(rows, k, sanity)
-        sign = 1 if DIRECTION[k] else -1
+        sign = 1 if ev.higher_is_better(k) else -1
         lost = [m for m in cae if (m, k) in by and sign * by[(m, k)]["mean"] < sign * bs["mean"]]
         if lost:
             beaten_by_sanity.append(f"- {title}: the {bs['method']} map ({bs['mean']:.3f}) beats "
@@ -263,7 +263,7 @@ def write(args, all_rows, rand_rows, lines, total: float) -> None:
             "Command: `" + " ".join(["python benchmarks/saliency.py", *sys.argv[1:]]) + "` "
             f"({total:.0f} s in all; {args.threads} torch thread(s), {os.cpu_count()} CPU cores, "
             f"Python {platform.python_version()}, torch {torch.__version__}).", "",
-            "Arrows: ↑ higher is better, ↓ lower is better (`caelib.evaluate.HIGHER_IS_BETTER`). Maps explain the "
+            "Arrows: ↑ higher is better, ↓ lower is better (`caelib.evaluate.higher_is_better`). Maps explain the "
             "black box's decision. Deletion / insertion: "
             f"{args.steps} steps between the image and its baseline (the blurred image, Gaussian sigma 4 px; on "
             "mnist the black background; the same baseline for IG, DeepLift, Occlusion, LIME, KernelSHAP); AOPC "

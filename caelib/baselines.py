@@ -12,9 +12,7 @@ answers and the counterfactual one (``make_baseline``):
   code of the contrast class (a rule of ``caelib.paths``: ``NearestReference`` or ``MedoidReference``), i.e.
   the closest realistic image of the other class. The nearest code of the class lies at its border and often
   does not cross the black box's boundary: keep the deeper half of each class (``NearestReference(bank,
-  core=0.5)``, ``make_baseline``'s choice). Measured on 200 test images, share of baselines the black box
-  puts in the contrast class: lesions 0.65 (nearest), 0.98 (nearest, core 0.5), 0.99 (medoid); mnist 0.43,
-  0.92, 0.98; mean |baseline - x| 0.048, 0.051, 0.060 on the lesions, 0.128, 0.165, 0.194 on mnist.
+  core=0.5)``, ``make_baseline``'s choice; the measurements: ``benchmarks/results/measured_choices.md``).
   GANMEX (Shih, Tien and Karnin, arXiv 2011.06015) builds this
   baseline with a StarGAN whose discriminator contains the classifier being explained; caelib builds it with
   the CAE (Xie et al., ICDE 2024), trained with the default discriminator class head or, like GANMEX, with
@@ -40,10 +38,13 @@ from typing import Callable
 import torch
 from torch import nn
 
+from . import evaluate as ev
 from .classifier import predict_proba
-from .paths import CodeBank, MedoidReference, NearestReference, class_per_image
-from .saliency import CAE_METHODS, Blurred, explain
-from .swap import decode_all, dilate, encode_all
+from .conventions import DEFAULT_REPLACEMENT, dilate, resolve_target, runner_up
+from .evaluate import higher_is_better, mask_mass  # mask_mass lives in evaluate; bl.mask_mass stays notebook 07's name
+from .paths import CodeBank, MedoidReference, NearestReference
+from .saliency import CAE_METHODS, explain
+from .swap import decode_all, encode_all
 from .viz import add_colourbar
 
 __all__ = ["BASELINE_CHOICES", "UniformNoise", "DatasetMean", "CounterfactualBaseline", "make_baseline", "Contrast",
@@ -109,11 +110,9 @@ class CounterfactualBaseline:
 
     def classes(self, x: torch.Tensor) -> torch.Tensor:
         """(B,) the contrast class of each image."""
-        k = self.reference.bank.num_classes
         if self.contrast is not None:
-            return class_per_image(self.contrast, len(x), k)
-        probs = predict_proba(self.classifier, x)
-        return probs.scatter(1, probs.argmax(1, keepdim=True), -1.0).argmax(1)
+            return resolve_target(self.contrast, len(x), self.reference.bank.num_classes)
+        return runner_up(predict_proba(self.classifier, x))
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -148,7 +147,7 @@ def make_baseline(name: str, *, cae=None, bank: CodeBank | None = None, referenc
     if name == "zero":
         return 0.0
     if name == "blurred":
-        return Blurred(4.0)
+        return DEFAULT_REPLACEMENT
     if name == "noise":
         return UniformNoise(seed)
     if name == "mean":
@@ -204,16 +203,6 @@ def one_vs_one(method: str, classifier: nn.Module, x: torch.Tensor, target: int,
 
 
 # ---- where a map, or a change, lies ------------------------------------------------------------------------
-
-def mask_mass(maps: torch.Tensor, masks: torch.Tensor, *, dilation: int = 0) -> torch.Tensor:
-    """(B,) the fraction of each map's total (|map|) inside its mask (B, 1, H, W) grown by ``dilation`` px;
-    NaN where a map is all zero. The "relevance mass" of Arras et al. (2022), for any mask."""
-    m = dilate(masks.float(), dilation) > 0 if dilation else masks > 0
-    a = maps.detach().abs().float().sum(1, keepdim=True)
-    total = a.flatten(1).sum(1)
-    inside = (a * m).flatten(1).sum(1)
-    return torch.where(total > 0, inside / total.clamp_min(1e-12), torch.full_like(total, float("nan")))
-
 
 @torch.no_grad()
 def counterfactual_change(cae, x: torch.Tensor, reference, contrast) -> torch.Tensor:
@@ -288,7 +277,7 @@ def cae_explainer(method: str, cae, reference, **options) -> Explain:
 
 def score(explainer: Explain, classifier: nn.Module, x: torch.Tensor, target: torch.Tensor, *,
           masks: torch.Tensor | None = None, regions: dict[str, torch.Tensor] | None = None,
-          eval_baseline=Blurred(4.0), steps: int = 16, n_random: int = 0, seed: int = 0,
+          eval_baseline=DEFAULT_REPLACEMENT, steps: int = 16, n_random: int = 0, seed: int = 0,
           batch: int = 64) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """Maps of ``x`` by ``explainer`` and their scores: (``{metric: (B,) values}``, maps (B, 1, H, W)).
 
@@ -298,8 +287,6 @@ def score(explainer: Explain, classifier: nn.Module, x: torch.Tensor, target: to
     same for every row, whatever the method's own baseline); and, on the first ``n_random`` images,
     ``randomisation_top`` / ``randomisation_all`` (|Spearman| after randomising the top / all layers of the
     black box; lower is better; (n_random,) values)."""
-    from . import evaluate as ev
-
     maps = torch.cat([explainer(classifier, xb, tb) for xb, tb in zip(x.split(batch), target.split(batch))])
     out: dict[str, torch.Tensor] = {}
     if masks is not None:
@@ -325,24 +312,11 @@ SHORTCUT_METRICS = ["pointing_game", "mask_auroc", "topk_iou", "mass_marker", "m
                     "insertion_auc", "aopc", "randomisation_top", "randomisation_all"]
 
 
-def higher_is_better(metric: str) -> bool | None:
-    """The direction of a metric of ``score`` (None: neither, e.g. the mass on the marker)."""
-    from . import evaluate as ev
-
-    if metric.startswith("mass_"):
-        return None
-    if metric.startswith("randomisation"):
-        return False
-    return ev.HIGHER_IS_BETTER.get(metric)
-
-
 def markdown_table(rows: dict[tuple[str, str], dict[str, torch.Tensor]], *, metrics: list[str] | None = None,
                    interval: bool = False, seed: int = 0) -> str:
     """A Markdown table of ``{(method, baseline): scores}`` (``score``'s first value): the mean per metric
     (``metrics``: these columns, in this order; default all), with ``interval`` its 95% bootstrap interval
     (``caelib.evaluate.mean_ci``), the best of each column with a direction in bold."""
-    from . import evaluate as ev
-
     metrics = metrics or list(dict.fromkeys(k for s in rows.values() for k in s))
     cell: dict[tuple, tuple[float, float, float]] = {}
     for key, s in rows.items():

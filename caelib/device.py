@@ -23,10 +23,10 @@ def keep_freed_memory() -> bool:
 
     By default glibc hands large freed blocks back to the operating system (it unmaps them, or trims the top of
     its heap), so every training step on the CPU maps its activations afresh and pays a page fault for each
-    4 kB page it touches: about 4,400 per step of the shipped mnist CAE, 3% of its time. Here blocks up to 32 MB
-    come from the heap, which is trimmed only when 128 MB lie free at its top: about 70 faults per step
-    (``benchmarks/results/train_speed.md``). The same idea as PyTorch's advice to train on the CPU with a
-    caching allocator (jemalloc, tcmalloc), with the allocator every Linux Python already has.
+    4 kB page it touches. Here blocks up to 32 MB come from the heap, which is trimmed only when 128 MB lie free
+    at its top, and the faults per step all but vanish (the counts: ``benchmarks/results/measured_choices.md``).
+    The same idea as PyTorch's advice to train on the CPU with a caching allocator (jemalloc, tcmalloc), with the
+    allocator every Linux Python already has.
 
     Process-wide and idempotent; ``caelib.train.train_cae`` calls it. Returns whether it applied (False on
     macOS, Windows or another C library, where nothing changes).

@@ -341,7 +341,7 @@ def _saliency(dataset, index, seed):
 def _baselines(dataset, index, seed):
     from captum.attr import IntegratedGradients
 
-    from .saliency_path import gaussian_blur
+    from .conventions import DEFAULT_REPLACEMENT
 
     models, ds = _shipped(dataset)
     i = _first(ds.labels, lambda y: y != 0, index)
@@ -351,7 +351,7 @@ def _baselines(dataset, index, seed):
         _, indiv = models.cae.encode(x)
         class_n, _ = models.cae.encode(ds.images[normal:normal + 1])
         cf = models.cae.decode(indiv, class_n)
-    baselines = {"zero": torch.zeros_like(x), "blurred": gaussian_blur(x, 4.0), "counterfactual": cf}
+    baselines = {"zero": torch.zeros_like(x), "blurred": DEFAULT_REPLACEMENT(x), "counterfactual": cf}
     target = int(ds.labels[i])
     ig = IntegratedGradients(models.classifier)
     mask = None if ds.masks is None else ds.masks[i]
@@ -374,6 +374,8 @@ def _multiple(dataset, index, seed):
 
     import caelib
 
+    from .conventions import dilate
+
     models = caelib.pretrained("lesions", with_cae=False)
     ds = caelib.load_dataset("lesions-two", split="test", n=60)
     names = ds.class_names
@@ -384,7 +386,7 @@ def _multiple(dataset, index, seed):
             chosen, parts = i, [torch.as_tensor(lab == k + 1) for k in range(2)]
             break
     x = ds.images[chosen]
-    keep = [caelib.swap.dilate(p[None, None].float(), 3)[0] for p in parts]
+    keep = [dilate(p[None, None].float(), 3)[0] for p in parts]
     alone = torch.stack([x * k + float(x.mean()) * (1 - k) for k in keep])
     probs = _prob(models.classifier, torch.cat([x[None], alone]))
     s = _Sketch(9.0, 2.8, "08 · several explanations of one decision")

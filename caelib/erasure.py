@@ -2,7 +2,7 @@
 
 A CAE's individual code should carry an image's look, not its class. Trained CAEs leave a little class
 information in it all the same: on the shipped lesions CAE a linear probe reads the class from the
-individual code with 0.80 accuracy (chance 0.50), because a lesion leaves a trace where it sits
+individual code well above chance, because a lesion leaves a trace where it sits
 (``benchmarks/results/individual_code.md``). That trace is mostly a shift of the class means.
 
 Linear guardedness (Belrose et al. 2023, "LEACE: Perfect linear concept erasure in closed form") holds
@@ -19,7 +19,8 @@ Equal means are not the whole story when the classes differ in *spread*. The gua
 the loss (no linear predictor beats a constant one for any convex loss), not about accuracy: when one
 class's codes vary more than another's along some direction, a linear probe fitted on a finite sample
 picks up that direction and its argmax reads the class above chance. On an mnist CAE, whose classes
-are the digits' very look, a ridge probe still read 0.39 (chance 0.12) from mean-erased codes.
+are the digits' very look, a ridge probe still read the digit well above chance from mean-erased codes
+(``benchmarks/results/measured_choices.md``).
 ``spread_dims = r`` removes, besides the K - 1 mean directions, the r directions along which the class
 covariances differ most: the top eigenvectors of sum_c p_c (S_c - S)^2, with S_c the covariance of class
 c's (mean-erased) codes, p_c its share and S their weighted average. It is still one label-free
@@ -34,6 +35,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+
+from .conventions import device_of, evaluating
 
 
 class ClassEraser(nn.Module):
@@ -146,12 +149,9 @@ def spread_directions(class_covs: torch.Tensor, counts: torch.Tensor, removed: t
 @torch.no_grad()
 def raw_indiv_codes(cae, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     """The individual-code encoder's output before the eraser, flattened: (N, C, H, W) -> (N, dim)."""
-    was_training = cae.training
-    cae.eval()
-    device = next(cae.parameters()).device
-    codes = torch.cat([cae.indiv_encoder(xb.to(device)).flatten(1) for xb in images.split(batch_size)])
-    cae.train(was_training)
-    return codes
+    with evaluating(cae):
+        device = device_of(cae)
+        return torch.cat([cae.indiv_encoder(xb.to(device)).flatten(1) for xb in images.split(batch_size)])
 
 
 @torch.no_grad()

@@ -8,18 +8,19 @@ image, (B,) float32, so that a table can give a mean and an interval (``mean_ci`
   ``pointing_game`` (Zhang et al., "Top-down neural attention by excitation backprop", ECCV 2016),
   ``mask_auroc`` (the map as a pixel classifier of the mask), ``topk_iou`` (the map's top k pixels,
   k = mask area, against the mask) and ``relevance_mass`` (Arras et al., "CLEVR-XAI", Information
-  Fusion 2022).
+  Fusion 2022). ``mask_mass``: where a map's |mass| lies, for any region (no direction; notebook 07).
 - Faithfulness to the black box: ``deletion_curve`` / ``insertion_curve`` and their areas (Petsiuk et al.,
   "RISE", BMVC 2018) and ``aopc`` (Samek et al., "Evaluating the visualization of what a deep neural
-  network has learned", IEEE TNNLS 2017). A removed pixel becomes the image blurred with a Gaussian of 4
-  pixels (``caelib.saliency.Blurred``) unless ``baseline=`` says otherwise: mid-grey draws a lesion of its
-  own on the lesion images (see ``deletion_curve``); on mnist the black background (-1) is the natural
+  network has learned", IEEE TNNLS 2017). A removed pixel becomes ``conventions.DEFAULT_REPLACEMENT``, the
+  image blurred with a Gaussian of 4 pixels, unless ``baseline=`` says otherwise: mid-grey draws a lesion of
+  its own on the lesion images (see ``deletion_curve``); on mnist the black background (-1) is the natural
   choice (``benchmarks/saliency.py`` uses it there).
 - Sanity: ``cascading_randomisation`` (Adebayo et al., "Sanity checks for saliency maps", NeurIPS 2018).
 - Cost: ``time_per_image``.
 
-``caelib.saliency_path.pointing_game`` stays the one implementation of the pointing game; this module adds
-the input checks. Taught in notebook 06; measured in ``benchmarks/saliency.py``.
+This module is the one home of the metrics (the pointing game of notebooks 05 and 10 included);
+``higher_is_better`` is the one place tables read a metric's direction. Taught in notebook 06; measured in
+``benchmarks/saliency.py``.
 """
 
 from __future__ import annotations
@@ -34,13 +35,12 @@ import torch
 from torch import nn
 
 from .classifier import predict_proba
+from .conventions import DEFAULT_REPLACEMENT, Classifier, dilate, replacement, target_classes
 from .data import check_images
-from .saliency import Blurred, replacement, resolve_target
-from .saliency_path import pointing_game as _pointing_game
-
-Classifier = Callable[[torch.Tensor], torch.Tensor]
 
 HIGHER_IS_BETTER: dict[str, bool] = {}   # metric name -> True (higher is better) / False (lower is better)
+# table columns (``baselines.score``, benchmarks/saliency.py) that report a registered metric under a key of their own
+REPORTED_AS = {"randomisation_top": "randomisation_similarity", "randomisation_all": "randomisation_similarity"}
 
 
 def _direction(name: str, higher: bool):
@@ -51,6 +51,13 @@ def _direction(name: str, higher: bool):
         fn.higher_is_better = higher
         return fn
     return mark
+
+
+def higher_is_better(key: str) -> bool | None:
+    """The direction of a metric (``HIGHER_IS_BETTER``) or of a table column that reports one (``REPORTED_AS``:
+    ``randomisation_top`` / ``randomisation_all``, lower is better); None for a column without a direction,
+    such as ``mask_mass``'s ``mass_<region>`` columns. The one place tables and benchmarks read directions."""
+    return HIGHER_IS_BETTER.get(REPORTED_AS.get(key, key))
 
 
 # ---- input checks ----------------------------------------------------------------------------------------
@@ -84,7 +91,7 @@ def check_masks(masks: torch.Tensor, maps: torch.Tensor, *, nonempty: bool = Tru
         raise ValueError("masks must hold only 0 and 1; binarise them, e.g. (masks > 0.5).float()")
     if nonempty:
         area = m.flatten(1).sum(1)
-        bad = ((area == 0) | (area == m[0].numel())).nonzero().flatten()
+        bad = ((area == 0) | (area == m.shape[1:].numel())).nonzero().flatten()
         if len(bad):
             raise ValueError(f"mask {int(bad[0])} is empty or covers the whole image: localisation is undefined "
                              "there; keep the images with evidence, keep = caelib.evaluate.has_evidence(masks)")
@@ -94,7 +101,7 @@ def check_masks(masks: torch.Tensor, maps: torch.Tensor, *, nonempty: bool = Tru
 def has_evidence(masks: torch.Tensor) -> torch.Tensor:
     """(B,) bool: the masks (B, 1, H, W) with at least one and not all pixels set (localisation needs both)."""
     area = masks.flatten(1).gt(0).sum(1)
-    return (area > 0) & (area < masks[0].numel())
+    return (area > 0) & (area < masks.shape[1:].numel())
 
 
 # ---- localisation ----------------------------------------------------------------------------------------
@@ -102,10 +109,14 @@ def has_evidence(masks: torch.Tensor) -> torch.Tensor:
 @_direction("pointing_game", higher=True)
 def pointing_game(maps: torch.Tensor, masks: torch.Tensor, tolerance: int = 0) -> torch.Tensor:
     """Pointing game (higher is better; Zhang et al., ECCV 2016): 1 where the map's maximum lies inside the
-    mask (grown by ``tolerance`` pixels), else 0 -> (B,). Of tied maxima the first in row-major order
-    counts. Chance level is the mask's area fraction. Empty masks raise ValueError."""
+    mask (grown by ``tolerance`` pixels), else 0 -> (B,); their mean is the hit rate. Maps (B, 1, H, W), or
+    (B, C, H, W) summed over the channels (as ``saliency_path.CAESaliency`` gives them). Of tied maxima the
+    first in row-major order counts. Chance level is the mask's area fraction. Empty masks raise ValueError."""
+    if torch.is_tensor(maps) and maps.ndim == 4:
+        maps = maps.sum(1, keepdim=True)
     maps = check_maps(maps)
-    return _pointing_game(maps, check_masks(masks, maps), tolerance)
+    inside = dilate(check_masks(masks, maps), tolerance).flatten(1)                # (B, H * W)
+    return inside.gather(1, maps.flatten(1).argmax(1, keepdim=True))[:, 0].clamp(max=1)
 
 
 @_direction("mask_auroc", higher=True)
@@ -158,6 +169,22 @@ def relevance_mass(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     return torch.where(total > 0, (a * m).sum(1) / total.clamp_min(1e-30), m.mean(1))
 
 
+def mask_mass(maps: torch.Tensor, masks: torch.Tensor, *, dilation: int = 0) -> torch.Tensor:
+    """(B,) the share of each map's total |value| (summed over channels) inside its region ``masks``
+    (B, 1, H, W) grown by ``dilation`` px; NaN where a map is all zero. No direction: which region should hold
+    the mass depends on what the black box uses (notebook 07: the marker and the lesion).
+
+    Not ``relevance_mass``: that one is Arras et al.'s localisation metric (positive relevance of a
+    (B, 1, H, W) map, evidence masks checked, a map with nothing positive at chance). This one takes any
+    region (an empty one gives 0), any map or change (B, C, H, W) (e.g. ``baselines.counterfactual_change``)
+    and counts evidence for and against alike (|value|)."""
+    m = dilate(masks.float(), dilation) > 0 if dilation else masks > 0
+    a = maps.detach().abs().float().sum(1, keepdim=True)
+    total = a.flatten(1).sum(1)
+    inside = (a * m).flatten(1).sum(1)
+    return torch.where(total > 0, inside / total.clamp_min(1e-12), torch.full_like(total, float("nan")))
+
+
 LOCALISATION = {"pointing_game": pointing_game, "mask_auroc": mask_auroc, "topk_iou": topk_iou,
                 "relevance_mass": relevance_mass}
 
@@ -194,7 +221,7 @@ def _curve(classifier: Classifier, x: torch.Tensor, maps: torch.Tensor, target, 
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
     b, c, h, w = x.shape
-    t = resolve_target(classifier, x, target)                                       # (B,)
+    t = target_classes(classifier, x, target)                                       # (B,)
     rank = _rank(maps.flatten(1).cpu(), seed).to(x.device)                          # (B, N), 0 = largest
     n = h * w
     counts = torch.linspace(0, n, steps + 1).round().long()                          # pixels moved after each step
@@ -207,27 +234,26 @@ def _curve(classifier: Classifier, x: torch.Tensor, maps: torch.Tensor, target, 
 
 
 def deletion_curve(classifier: Classifier, x: torch.Tensor, maps: torch.Tensor, target=None, *, steps: int = 64,
-                   baseline=Blurred(4.0), seed: int = 0) -> Curve:
+                   baseline=DEFAULT_REPLACEMENT, seed: int = 0) -> Curve:
     """Deletion (Petsiuk et al., RISE, BMVC 2018): replace the pixels (all channels) of images ``x``
     (B, C, H, W) by the ``baseline`` image in order of decreasing map value, in ``steps`` equal steps from
     none to all (64: 16 pixels a step at 32x32), and record the black box's probability of ``target``
     (None: its decision on ``x``). The probability should fall fast: the area under the curve
     (``Curve.auc``, ``deletion_auc``) is lower for better maps. Ties in the map go in random (seeded) order.
 
-    ``baseline``: what a deleted pixel becomes; default ``Blurred(4.0)``, the image blurred with a Gaussian
-    of 4 pixels. RISE deletes to a constant; on the lesion images mid-grey (0) paints a disc brighter than
-    the tissue, a lesion to the classifier (measured with the shipped classifier: deleting the true lesion
-    mask to 0 gave a deletion area of 0.90, above the 0.82 of a random order; to the blurred image 0.03
-    against 0.13). A number, a tensor broadcastable to ``x`` (``x.amin((1, 2, 3), keepdim=True)`` for
-    black) or a callable of ``x`` also work."""
+    ``baseline``: what a deleted pixel becomes; default ``DEFAULT_REPLACEMENT``, the image blurred with a
+    Gaussian of 4 pixels. RISE deletes to a constant; on the lesion images mid-grey (0) paints a disc brighter
+    than the tissue, a lesion to the classifier: deleting the true lesion to 0 scores worse than a random order
+    (the measurement: ``benchmarks/results/measured_choices.md``). A number, a tensor broadcastable to ``x``
+    (``x.amin((1, 2, 3), keepdim=True)`` for black) or a callable of ``x`` also work."""
     check_images(x, what="images")
     return _curve(classifier, x, maps, target, x, replacement(baseline, x), steps, seed)
 
 
 def insertion_curve(classifier: Classifier, x: torch.Tensor, maps: torch.Tensor, target=None, *, steps: int = 64,
-                    baseline=Blurred(4.0), seed: int = 0) -> Curve:
-    """Insertion (Petsiuk et al., RISE): start from the ``baseline`` image (default ``Blurred(4.0)``, RISE's
-    blurred copy: it keeps the brightness and removes the shapes) and put the original pixels back in order
+                    baseline=DEFAULT_REPLACEMENT, seed: int = 0) -> Curve:
+    """Insertion (Petsiuk et al., RISE): start from the ``baseline`` image (default ``DEFAULT_REPLACEMENT``,
+    RISE's blurred copy: it keeps the brightness and removes the shapes) and put the original pixels back in order
     of decreasing map value, ``steps`` equal steps; the probability of ``target`` should rise fast
     (``insertion_auc``, higher is better)."""
     check_images(x, what="images")
@@ -259,7 +285,7 @@ def aopc(deletion: Curve, upto: float = 0.1) -> torch.Tensor:
 
 
 def faithfulness(classifier: Classifier, x: torch.Tensor, maps: torch.Tensor, target=None, *, steps: int = 64,
-                 baseline=Blurred(4.0), upto: float = 0.1, seed: int = 0) -> dict[str, torch.Tensor]:
+                 baseline=DEFAULT_REPLACEMENT, upto: float = 0.1, seed: int = 0) -> dict[str, torch.Tensor]:
     """``deletion_auc`` (lower is better), ``insertion_auc`` and ``aopc`` (higher is better), each (B,),
     from one deletion and one insertion curve between ``x`` and the same ``baseline`` image."""
     d = deletion_curve(classifier, x, maps, target, steps=steps, baseline=baseline, seed=seed)
@@ -330,7 +356,7 @@ def cascading_randomisation(explain: Callable[[nn.Module, torch.Tensor, torch.Te
     if not isinstance(classifier, nn.Module):
         raise ValueError(f"cascading randomisation re-initialises layers: it needs an nn.Module, got "
                          f"{type(classifier).__name__}")
-    t = resolve_target(classifier, x, target)
+    t = target_classes(classifier, x, target)
     base = check_maps(explain(classifier, x, t), "maps of the trained model")
     model = copy.deepcopy(classifier)
     layers = randomisable_layers(model) if layers is None else list(layers)
@@ -372,7 +398,7 @@ def mean_ci(values, level: float = 0.95, n_boot: int = 2000, seed: int = 0) -> t
     return float(v.mean()), float(lo), float(hi)
 
 
-__all__ = ["HIGHER_IS_BETTER", "LOCALISATION", "check_maps", "check_masks", "has_evidence", "pointing_game",
-           "mask_auroc", "topk_iou", "relevance_mass", "localisation", "Curve", "deletion_curve", "insertion_curve",
-           "deletion_auc", "insertion_auc", "aopc", "faithfulness", "spearman", "randomisable_layers",
-           "Randomisation", "cascading_randomisation", "time_per_image", "mean_ci"]
+__all__ = ["HIGHER_IS_BETTER", "REPORTED_AS", "higher_is_better", "LOCALISATION", "check_maps", "check_masks",
+           "has_evidence", "pointing_game", "mask_auroc", "topk_iou", "relevance_mass", "mask_mass", "localisation",
+           "Curve", "deletion_curve", "insertion_curve", "deletion_auc", "insertion_auc", "aopc", "faithfulness",
+           "spearman", "randomisable_layers", "Randomisation", "cascading_randomisation", "time_per_image", "mean_ci"]

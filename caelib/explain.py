@@ -10,16 +10,15 @@ decision is the counterfactual, and the saliency map says where the image change
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import torch
 
 from .cae import CAE, CAEConfig
-from .classifier import ClassifierConfig, evaluating, predict_proba
+from .classifier import ClassifierConfig, predict_proba
+from .conventions import Classifier, evaluating
 from .paths import CodeBank, CounterfactualPath, MedoidReference
 from .saliency_path import CAESaliency, Variant
-
-Classifier = Callable[[torch.Tensor], torch.Tensor]
 
 
 def check_classifier(classifier: Classifier, config: CAEConfig, class_names: Sequence[str] | None = None) -> None:

@@ -13,17 +13,15 @@ the class-code space). Embeddings and measures use scikit-learn.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
 
 from .cae import CAE
 from .classifier import predict_proba
+from .conventions import Classifier, evaluating
 from .erasure import raw_indiv_codes
 from .swap import decode_all
-
-Classifier = Callable[[torch.Tensor], torch.Tensor]
 
 
 def _numpy(x) -> np.ndarray:
@@ -82,7 +80,7 @@ def tsne_2d(codes: torch.Tensor, *, perplexity: float = 30.0, seed: int = 0) -> 
 
     x = _flat(codes)
     tsne = TSNE(2, perplexity=min(perplexity, (len(x) - 1) / 3), init="pca", random_state=seed)
-    with threadpool_limits(1):  # one thread: measured 1.7 s for 500 codes, 12-15 s with 2 threads on a busy 2-core CPU
+    with threadpool_limits(1):  # one thread: faster on a busy 2-core CPU (benchmarks/results/measured_choices.md)
         return tsne.fit_transform(x)
 
 
@@ -225,10 +223,10 @@ def _codes_and_raw(cae: CAE, images: torch.Tensor, batch_size: int = 512):
     """(class codes, individual codes, individual codes before the class eraser), flattened, running each encoder
     once (the last two are the same while the eraser is unfitted)."""
     cae.check(images)
-    cae.eval()
-    cls = torch.cat([cae.class_encoder(x) for x in images.split(batch_size)])
-    raw = raw_indiv_codes(cae, images, batch_size)
-    return cls, cae.indiv_eraser(raw), raw
+    with evaluating(cae):
+        cls = torch.cat([cae.class_encoder(x) for x in images.split(batch_size)])
+        raw = raw_indiv_codes(cae, images, batch_size)
+        return cls, cae.indiv_eraser(raw), raw
 
 
 def code_space_report(cae: CAE, train_images: torch.Tensor, train_labels: torch.Tensor,

@@ -24,25 +24,21 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
-import torch.nn.functional as F
 
 from .cae import CAE
 from .classifier import predict_proba
-from .paths import CodeBank, CounterfactualPath, Route, _check_classes, counterfactual_path
+from .conventions import Classifier, dilate
+from .evaluate import pointing_game
+from .paths import CodeBank, CounterfactualPath, Route, check_classes, counterfactual_path, summed_distance
 from .saliency import explain
-from .saliency_path import Variant, path_saliency, pointing_game, scale_to_max
-
-Classifier = Callable[[torch.Tensor], torch.Tensor]
+from .saliency_path import Variant, path_saliency, scale_to_max
 
 DEFAULT_TOL = 0.5   # two counterfactuals are distinct when their changes differ by >= half their size
 # The CAE map of a counterfactual is |x_cf - x| (Xie et al.'s map), smoothed by 2 px. Not |x_cf - x_rec|: many
 # misclassified images flip already at the reconstruction (step 0), where x_cf - x_rec is 0 and only
-# x_cf - x shows what changed. Measured on the weak lesions black box (benchmarks/misclass.py, 121 errors):
-# the change lands on the missed lesion for 0.53 of the counterfactuals with |x_cf - x| smoothed by 2 px,
-# 0.32 with 1 px, 0.22 unsmoothed, 0.11 with |x_cf - x_rec| (0 on the step-0 flips).
+# x_cf - x shows what changed (the measurements: benchmarks/results/measured_choices.md).
 MAP_SMOOTH = 2.0
 
 
@@ -77,7 +73,7 @@ class DiverseReference:
             idx = (bank.labels == k).nonzero().flatten()
             c = bank.codes[idx]
             sub = c[:2000]
-            medoid = sub[torch.cdist(sub, sub).sum(1).argmin()]
+            medoid = sub[summed_distance(sub).argmin()]
             dist = (c - medoid).norm(dim=1)                                            # (n_k,)
             self.typical[idx[dist <= dist.quantile(spread)]] = True
 
@@ -87,7 +83,7 @@ class DiverseReference:
         return self.nearest + self.diverse
 
     def __call__(self, codes: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        _check_classes(self.bank, target)
+        check_classes(self.bank, target)
         codes, target = codes.float().cpu(), target.cpu()
         out = torch.empty(len(codes), self.n, dtype=torch.long)
         for b in range(len(codes)):
@@ -332,7 +328,7 @@ def lesion_contrast(images: torch.Tensor, masks: torch.Tensor, ring: int = 2) ->
     mean in a ring ``ring`` pixels wide around it. Images (N, C, H, W), masks (N, 1, H, W) -> (N,), NaN
     for an empty mask."""
     m = masks.float().clamp(0, 1)
-    around = F.max_pool2d(m, 2 * ring + 1, stride=1, padding=ring) - m                 # (N, 1, H, W)
+    around = dilate(m, ring) - m                                                       # (N, 1, H, W)
     x = images.mean(1, keepdim=True)
     inside = (x * m).flatten(1).sum(1) / m.flatten(1).sum(1)
     outside = (x * around).flatten(1).sum(1) / around.flatten(1).sum(1).clamp_min(1)

@@ -19,8 +19,8 @@ Norm = Callable[[int], nn.Module]
 class LayerNorm2d(nn.Module):
     """Layer norm over (C, H, W) of each sample, with a per-channel affine (as in MUNIT's decoder):
     ``(x - mean) / sqrt(var + eps) * weight + bias``, computed as a group norm with one group (one fused
-    kernel; about 10% of a CPU training step faster than the mean/std/divide it replaced, which divided
-    by ``std + eps`` with the unbiased std: the shipped models' reconstructions differ by < 3e-5)."""
+    kernel, faster on a CPU than the mean/std/divide it replaced, which divided by ``std + eps`` with the
+    unbiased std; the measurements: ``benchmarks/results/measured_choices.md``)."""
 
     def __init__(self, channels: int, eps: float = 1e-5):
         super().__init__()
@@ -44,7 +44,8 @@ def no_norm(channels: int) -> nn.Module:
 
 class ConvBlock(nn.Sequential):
     """Conv -> norm -> activation; zero padding keeps ``H / stride`` (kernel 4 with stride 2 halves
-    the size). MUNIT pads by reflection; zero padding is about 10% faster on a CPU here."""
+    the size). MUNIT pads by reflection; zero padding is faster on a CPU
+    (``benchmarks/results/measured_choices.md``)."""
 
     def __init__(self, cin: int, cout: int, kernel: int = 3, stride: int = 1,
                  norm: Norm = no_norm, act: Callable[[], nn.Module] = nn.ReLU):
@@ -105,9 +106,8 @@ class UpBlock(nn.Sequential):
     """Nearest-neighbour x2 upsampling, then a conv block with layer norm (MUNIT's decoder).
 
     When the conv's weights are channels-last (as ``caelib.train`` trains them), the input is brought into
-    that format *before* upsampling: the conv would otherwise convert the 4x larger upsampled map (on a CPU
-    those copies took 18% of a training step of the shipped lesions CAE, profiled on a loaded machine).
-    Same numbers either way."""
+    that format *before* upsampling: the conv would otherwise convert the 4x larger upsampled map, a sizeable
+    share of a CPU training step (``benchmarks/results/measured_choices.md``). Same numbers either way."""
 
     def __init__(self, cin: int, cout: int, kernel: int = 3):
         super().__init__(nn.Upsample(scale_factor=2, mode="nearest"),

@@ -25,20 +25,19 @@ probability curve. Saliency from a path is in ``caelib.saliency_path``. Taught i
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Callable, Protocol, Sequence
+from typing import Protocol, Sequence
 
 import numpy as np
 import torch
 
 from .cae import CAE
 from .classifier import predict_proba
+from .conventions import Classifier, resolve_target, runner_up
 from .data import check_images
 from .swap import decode_all, encode_all
 
-Classifier = Callable[[torch.Tensor], torch.Tensor]
-
 STEP_CHUNK = 4     # with stop_at_flip, steps are decoded this many at a time; flipped paths drop out
-DECODE_BATCH = 64  # frames per decoder call: small batches stay in the CPU's cache (measured ~1.4x faster than 512)
+DECODE_BATCH = 64  # frames per decoder call: small ones stay in the CPU cache (benchmarks/results/measured_choices.md)
 
 
 # ---- a bank of real class codes ------------------------------------------------------------------------
@@ -132,12 +131,20 @@ class ReferenceRule(Protocol):
     def __call__(self, codes: torch.Tensor, target: torch.Tensor) -> torch.Tensor: ...
 
 
-def _check_classes(bank: CodeBank, target: torch.Tensor) -> None:
+def check_classes(bank: CodeBank, target: torch.Tensor) -> None:
+    """Raise a ``ValueError`` unless ``bank`` holds a sample of every class of ``target`` (B,): what a reference
+    rule checks before it picks references."""
     present = torch.bincount(bank.labels, minlength=bank.num_classes)
     missing = sorted({int(t) for t in target if int(t) >= len(present) or present[int(t)] == 0})
     if missing:
         raise ValueError(f"the reference bank holds no sample of class(es) {missing}; build it from images "
                          "that include these classes (CodeBank.from_images)")
+
+
+def summed_distance(codes: torch.Tensor) -> torch.Tensor:
+    """(N,) each of ``codes`` (N, D)'s summed Euclidean distance to all of them: the smallest is the medoid
+    (the most typical real code), small ones are central."""
+    return torch.cdist(codes, codes).sum(1)
 
 
 class NearestReference:
@@ -163,7 +170,7 @@ class NearestReference:
                 self.candidates &= ~mine | (depth >= depth[mine].quantile(core))
 
     def __call__(self, codes: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        _check_classes(self.bank, target)
+        check_classes(self.bank, target)
         dist = torch.cdist(codes.float().cpu(), self.bank.codes)                      # (B, N)
         allowed = (self.bank.labels[None, :] == target.cpu()[:, None]) & self.candidates[None, :]
         dist = dist.masked_fill(~allowed, float("inf"))
@@ -185,11 +192,10 @@ class MedoidReference:
         for k in range(bank.num_classes):
             idx = (bank.labels == k).nonzero().flatten()[:max_per_class]
             if len(idx):
-                c = bank.codes[idx]
-                self.medoids[k] = idx[torch.cdist(c, c).sum(1).argmin()]
+                self.medoids[k] = idx[summed_distance(bank.codes[idx]).argmin()]
 
     def __call__(self, codes: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        _check_classes(self.bank, target)
+        check_classes(self.bank, target)
         return self.medoids[target.cpu()][:, None]                                      # (B, 1)
 
     def __repr__(self) -> str:
@@ -216,8 +222,7 @@ class StrongReference:
             others = (bank.labels != k).nonzero().flatten()
             if len(idx) == 0 or len(others) == 0:
                 continue
-            c = bank.codes[idx]
-            central = idx[torch.cdist(c, c).sum(1).argsort()[:candidates]]              # (n_c,)
+            central = idx[summed_distance(bank.codes[idx]).argsort()[:candidates]]      # (n_c,)
             probe = others[torch.randperm(len(others), generator=gen)[:probes]]          # (n_p,)
             _, indiv = encode_all(cae, bank.images[probe])
             frames = decode_all(cae, indiv.repeat(len(central), 1, 1, 1),
@@ -227,7 +232,7 @@ class StrongReference:
             self.choice[k], self.rates[k] = central[best], hits[best].mean()
 
     def __call__(self, codes: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        _check_classes(self.bank, target)
+        check_classes(self.bank, target)
         return self.choice[target.cpu()][:, None]                                       # (B, 1)
 
     def __repr__(self) -> str:
@@ -419,40 +424,11 @@ class CounterfactualPath:
         return replace(self, **take)
 
 
-def class_indices(value, what: str = "target") -> torch.Tensor:
-    """``value`` (an int, or ints: a list, array or tensor) as a flat int64 tensor; a ``TypeError`` for values that
-    are not whole numbers (1.7 would otherwise be truncated to class 1) or not numbers at all."""
-    try:
-        t = torch.as_tensor(value)
-    except (TypeError, ValueError, RuntimeError):
-        raise TypeError(f"{what} must be a class index (an int) or one per image (a list / tensor of ints), "
-                        f"got {type(value).__name__}") from None
-    if t.dtype == torch.bool or t.is_complex() or (t.is_floating_point() and not (t == t.round()).all()):
-        shown = value if not torch.is_tensor(value) and t.numel() == 1 else f"a {t.dtype} tensor"
-        raise TypeError(f"{what} must be a class index (an int) or one per image (ints), got {shown!r}; "
-                        "classes are numbered 0..K-1")
-    return t.long().flatten().cpu()
-
-
-def class_per_image(target, b: int, k: int) -> torch.Tensor:
-    """``target`` (an int or (B,) ints) as (B,) int64, checked against ``b`` images and classes 0..k-1."""
-    t = class_indices(target)
-    if len(t) == 1:
-        t = t.expand(b).clone()
-    if len(t) != b:
-        raise ValueError(f"target must be one class or one class per image ({b}), got {len(t)} values")
-    bad = (t < 0) | (t >= k)
-    if bad.any():
-        raise ValueError(f"target {int(t[bad][0])} is outside the black box's classes 0..{k - 1}")
-    return t
-
-
 def _as_target(target, source: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
     """Resolve ``target`` (None, an int, or (B,) ints) against the decisions ``source`` (B,)."""
-    b, k = probs.shape
     if target is None:
-        return probs.masked_fill(torch.nn.functional.one_hot(source, k).bool(), -1.0).argmax(1)
-    t = class_per_image(target, b, k)
+        return runner_up(probs, source)
+    t = resolve_target(target, *probs.shape)
     same = (t == source).nonzero().flatten()
     if len(same):
         i = int(same[0])

@@ -33,8 +33,8 @@ explanations for image classifiers", arXiv 2309.14309; MultiReX / MultEX, whose 
 :func:`explain_multiple` runs all four on a batch of images (seeded, with a progress bar);
 :func:`lesion_landing` says which lesion each explanation lands on (for data with per-lesion masks, such as
 ``load_dataset("lesions-two")``). What a hidden pixel becomes is ``replacement`` (default
-``caelib.saliency.Blurred(4.0)``, the project's convention: on the lesion images mid-grey would draw a
-lesion of its own; on mnist use -1, the black background).
+``conventions.DEFAULT_REPLACEMENT``, the blurred image, the project's convention: on the lesion images
+mid-grey would draw a lesion of its own; on mnist use -1, the black background).
 
 Images are (B, C, H, W) in [-1, 1]; masks are (H, W) or (E, H, W) booleans (True = revealed pixel).
 """
@@ -43,19 +43,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .classifier import _device_of, evaluating
+from .conventions import DEFAULT_REPLACEMENT, Classifier, device_of, evaluating, resolve_target
+from .conventions import replacement as _replacement
 from .data import check_images
-from .saliency import Blurred
-from .saliency import replacement as _replacement
-
-Classifier = Callable[[torch.Tensor], torch.Tensor]
 
 __all__ = ["ResponsibilityConfig", "MultiExplanation", "responsibility_map", "sufficient_explanations",
            "spotlight_explanations", "select_distinct", "trim", "dice", "explain_multiple", "lesion_landing",
@@ -114,7 +110,7 @@ class _Judge:
                  batch_size: int) -> None:
         self.classifier, self.x, self.base, self.target = classifier, x, base, target   # x, base: (C, H, W)
         self.batch_size, self.calls = batch_size, 0
-        self.device = _device_of(classifier)
+        self.device = device_of(classifier)
 
     @torch.no_grad()
     def __call__(self, reveal: torch.Tensor) -> torch.Tensor:
@@ -316,7 +312,7 @@ def select_distinct(candidates: torch.Tensor, max_dice: float) -> torch.Tensor:
 
 # ---- all together -----------------------------------------------------------------------------------------
 
-def explain_multiple(classifier: Classifier, x: torch.Tensor, target=None, *, replacement=Blurred(4.0),
+def explain_multiple(classifier: Classifier, x: torch.Tensor, target=None, *, replacement=DEFAULT_REPLACEMENT,
                      config: ResponsibilityConfig = ResponsibilityConfig(), seed: int = 0,
                      progress: bool = True) -> list[MultiExplanation]:
     """Several distinct sufficient explanations of the black box's decision on each image of ``x``.
@@ -324,7 +320,7 @@ def explain_multiple(classifier: Classifier, x: torch.Tensor, target=None, *, re
     ``classifier``: images (B, C, H, W) in [-1, 1] -> logits (B, K) (a module or any callable). ``x``: (B, C,
     H, W) in [-1, 1]. ``target``: the label explained, an int or (B,) ints; None = the black box's decision.
     ``replacement``: what a hidden pixel becomes (a number, a (C, H, W) tensor, or a callable of the images
-    such as ``Blurred(4.0)``). Image i uses the random generator seeded with ``seed + i``. Returns one
+    such as ``DEFAULT_REPLACEMENT``). Image i uses the random generator seeded with ``seed + i``. Returns one
     :class:`MultiExplanation` per image. When the black box gives the target even with every pixel hidden,
     nothing needs revealing: that image gets no explanation and ``extras["replacement_keeps_label"]`` is True
     (choose a replacement the black box does not read as the target). Chockler et al., arXiv 2309.14309;
@@ -333,14 +329,9 @@ def explain_multiple(classifier: Classifier, x: torch.Tensor, target=None, *, re
     if not isinstance(config, ResponsibilityConfig):
         raise TypeError(f"config must be a ResponsibilityConfig, got {type(config).__name__}")
     with torch.no_grad(), evaluating(classifier):
-        decision = classifier(x.to(_device_of(classifier))).argmax(1).cpu()
-    if target is None:
-        targets = decision
-    else:
-        targets = torch.as_tensor(target).long().expand(len(x)) if torch.as_tensor(target).ndim == 0 \
-            else torch.as_tensor(target).long()
-        if targets.shape != (len(x),):
-            raise ValueError(f"target must be an int or {len(x)} ints, got shape {tuple(targets.shape)}")
+        logits = classifier(x.to(device_of(classifier))).cpu()
+    decision = logits.argmax(1)
+    targets = resolve_target(target, *logits.shape, default=decision)
     bases = _replacement(replacement, x)                                                  # (B, C, H, W)
     h, w = x.shape[-2:]
     out = []
@@ -375,7 +366,7 @@ def explain_multiple(classifier: Classifier, x: torch.Tensor, target=None, *, re
 
 @torch.no_grad()
 def sufficiency(classifier: Classifier, x: torch.Tensor, masks: torch.Tensor, target=None, *,
-                replacement=Blurred(4.0)) -> torch.Tensor:
+                replacement=DEFAULT_REPLACEMENT) -> torch.Tensor:
     """Does each region suffice alone? ``x`` (B, C, H, W), ``masks`` (B, M, H, W) (True / 1 = kept; the rest
     becomes ``replacement``) -> (B, M) bool: the black box's top label on the kept region is ``target``
     (None: its decision on ``x``)."""
@@ -383,10 +374,10 @@ def sufficiency(classifier: Classifier, x: torch.Tensor, masks: torch.Tensor, ta
     if masks.ndim != 4 or masks.shape[0] != len(x) or masks.shape[2:] != x.shape[2:]:
         raise ValueError(f"expected masks (B, M, H, W) = ({len(x)}, M, {x.shape[2]}, {x.shape[3]}), got "
                          f"{tuple(masks.shape)}; use masks[:, None] for one region per image")
-    dev = _device_of(classifier)
+    dev = device_of(classifier)
     with evaluating(classifier):
-        decision = classifier(x.to(dev)).argmax(1).cpu()
-        t = decision if target is None else torch.as_tensor(target).long().expand(len(x))
+        logits = classifier(x.to(dev)).cpu()
+        t = resolve_target(target, *logits.shape, default=logits.argmax(1))
         base = _replacement(replacement, x)
         keep = masks.bool()[:, :, None]                                                          # (B, M, 1, H, W)
         mutants = torch.where(keep, x[:, None], base[:, None]).flatten(0, 1)                     # (B*M, C, H, W)
@@ -426,7 +417,8 @@ class TwoSquares(torch.nn.Module):
 
 REX_MISSING = ("rex-xai is not installed. It is an optional, development-only reference (it pins numpy==1.26.4); "
                "install it next to numpy 2 with `pip install --no-deps rex-xai==0.4.1 anytree onnxruntime "
-               "flatbuffers protobuf sqlalchemy tabulate toml` (see ENVIRONMENT notes), or skip the comparison.")
+               "flatbuffers protobuf sqlalchemy tabulate toml` (README.md's set-up notes, environment.yml), or skip "
+               "the comparison.")
 
 
 def rex_available() -> bool:
@@ -438,7 +430,7 @@ def rex_available() -> bool:
     return True
 
 
-def rex_explain_multiple(classifier: Classifier, x: torch.Tensor, *, replacement=Blurred(4.0), seed: int = 0,
+def rex_explain_multiple(classifier: Classifier, x: torch.Tensor, *, replacement=DEFAULT_REPLACEMENT, seed: int = 0,
                          iters: int = 20, min_box_size: int = 2, spotlights: int = 10, spotlight_size: int = 6,
                          spotlight_step: int = 2, max_dice: float = 0.1, batch_size: int = 64,
                          progress: bool = True, **rex_args) -> list[MultiExplanation]:
@@ -523,7 +515,9 @@ def lesion_landing(explanations: torch.Tensor, lesion_masks: torch.Tensor, *, di
     if explanations.ndim != 3 or lesion_masks.ndim != 3:
         raise ValueError(f"expected explanations (E, H, W) and lesion masks (L, H, W), got "
                          f"{tuple(explanations.shape)} and {tuple(lesion_masks.shape)}")
-    grown = F.max_pool2d(lesion_masks.float()[None], 2 * dilate + 1, 1, dilate)[0] > 0 if dilate else lesion_masks > 0
+    from .conventions import dilate as grow  # the argument ``dilate`` hides the module-level name
+
+    grown = grow(lesion_masks[None], dilate)[0] > 0
     touch = (explanations[:, None].bool() & grown[None]).flatten(2).any(2)                # (E, L)
     return torch.where(touch.sum(1) == 1, touch.float().argmax(1), torch.full((len(explanations),), -1))
 

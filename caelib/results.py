@@ -21,7 +21,7 @@ import math
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from .baselines import COLUMN_TITLES, higher_is_better
+from .baselines import COLUMN_TITLES
 from .claims import table
 
 __all__ = ["RESULTS", "benchmark_rows", "benchmark_table", "benchmark_value", "column_title", "recorded_table",
@@ -35,8 +35,10 @@ _TITLES = {**COLUMN_TITLES, "randomisation_top": "rand. top layer", "randomisati
 
 
 def _direction(metric: str) -> bool | None:
-    """``baselines.higher_is_better``, and the cost column (lower is better)."""
-    return False if metric == "ms_per_image" else higher_is_better(metric)
+    """The metric's direction (``caelib.evaluate.higher_is_better``; the cost column: lower is better)."""
+    from .evaluate import higher_is_better
+
+    return higher_is_better(metric)
 
 
 def column_title(metric: str) -> str:

@@ -24,12 +24,12 @@ says "for the target" (GradCAM, Occlusion, LIME, KernelSHAP) keep the positive p
 CAE maps are >= 0 already. ``reduce=`` overrides it.
 
 The reference image of Integrated Gradients and DeepLift, and what Occlusion, LIME and KernelSHAP put in
-place of a removed pixel, is ``Blurred(4.0)``: the image blurred with a Gaussian of 4 pixels (option
-``baseline=``: a number, a tensor or a callable of the images). Mid-grey (0), the usual choice, draws a
-disc brighter than the tissue where a lesion is removed, which the lesion classifier reads as a lesion:
-measured on 60 lesion test images with the shipped classifier, the blurred baseline raised the pointing
-game from 0.82 to 1.00 (IG), 0.73 to 1.00 (DeepLift), 0.90 to 1.00 (Occlusion), 0.42 to 0.78 (LIME) and
-0.12 to 0.72 (KernelSHAP). ``caelib.evaluate``'s deletion and insertion use the same replacement.
+place of a removed pixel, is ``DEFAULT_REPLACEMENT`` (``caelib.conventions``): the image blurred with a
+Gaussian of 4 pixels (option ``baseline=``: a number, a tensor or a callable of the images). Mid-grey (0), the
+usual choice, draws a disc brighter than the tissue where a lesion is removed, which the lesion classifier
+reads as a lesion (the measurements: ``benchmarks/results/measured_choices.md``, and the zero and blurred
+rows of ``benchmarks/results/baselines_quality.md``). ``caelib.evaluate``'s deletion and insertion use the
+same replacement.
 
 ``target``: the class explained, as in Captum's ``attribute(inputs, target=...)``: an int or (B,) ints;
 None = the black box's decision. For the CAE methods a target other than the decision makes the path head
@@ -46,16 +46,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .classifier import predict_proba
+from .conventions import DEFAULT_REPLACEMENT, Blurred, Classifier, device_of, evaluating, replacement, target_classes
 from .data import check_images
-from .paths import class_per_image
-from .saliency_path import CAESaliency, Variant, gaussian_blur
+from .saliency_path import CAESaliency, Variant
 
-Classifier = Callable[[torch.Tensor], torch.Tensor]
 Attribute = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]   # (inputs (B, C, H, W), target (B,)) -> attributions
 
-__all__ = ["Reduce", "Blurred", "replacement", "Method", "METHODS", "CAE_METHODS", "CAPTUM_METHODS", "BASELINES",
-           "Explainer", "explain", "to_map", "resolve_target"]
+__all__ = ["Reduce", "Blurred", "DEFAULT_REPLACEMENT", "replacement", "Method", "METHODS", "CAE_METHODS",
+           "CAPTUM_METHODS", "BASELINES", "Explainer", "explain", "to_map"]
 
 
 class Reduce(Enum):
@@ -77,38 +75,6 @@ def to_map(attributions: torch.Tensor, reduce: Reduce = Reduce.ABS) -> torch.Ten
         return a.abs().sum(1, keepdim=True)
     s = a.sum(1, keepdim=True)                                                      # (B, 1, H, W)
     return s.clamp_min(0) if reduce is Reduce.POSITIVE else s
-
-
-def resolve_target(classifier: Classifier, x: torch.Tensor, target=None) -> torch.Tensor:
-    """The class explained for each image, (B,) int64: ``target`` (an int or (B,) ints) checked against the
-    black box's classes, or the black box's decision where ``target`` is None."""
-    probs = predict_proba(classifier, x)                                            # (B, K)
-    b, k = probs.shape
-    if target is None:
-        return probs.argmax(1)
-    return class_per_image(target, b, k)
-
-
-@dataclass(frozen=True)
-class Blurred:
-    """A replacement image: ``Blurred(sigma)(x)`` is ``x`` blurred with a Gaussian of ``sigma`` pixels. It
-    removes shapes (a lesion, a stroke) and keeps the local brightness, where a constant such as mid-grey can
-    draw a shape of its own (on the lesion images a grey disc is brighter than the tissue: a lesion)."""
-
-    sigma: float = 4.0
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return gaussian_blur(x.detach().float(), self.sigma)
-
-
-def replacement(value, x: torch.Tensor) -> torch.Tensor:
-    """The replacement image (B, C, H, W) for ``x``: ``value`` a number, a tensor broadcastable to ``x``, or a
-    callable such as ``Blurred(4.0)`` applied to ``x``."""
-    if callable(value):
-        value = value(x)
-    if torch.is_tensor(value):
-        return value.to(x.device, x.dtype).expand_as(x)
-    return torch.full_like(x, float(value))
 
 
 # ---- the methods -----------------------------------------------------------------------------------------
@@ -269,21 +235,22 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("input-x-gradient", "gradient", Reduce.ABS, _build_input_x_gradient,
            summary="x * gradient (Shrikumar et al. 2016)"),
     Method("integrated-gradients", "gradient", Reduce.ABS, _build_integrated_gradients,
-           {"n_steps": 32, "baseline": Blurred(4.0)}, summary="from the blurred image (Sundararajan et al. 2017)"),
-    Method("deeplift", "gradient", Reduce.ABS, _build_deeplift, {"baseline": Blurred(4.0)},
+           {"n_steps": 32, "baseline": DEFAULT_REPLACEMENT},
+           summary="from the blurred image (Sundararajan et al. 2017)"),
+    Method("deeplift", "gradient", Reduce.ABS, _build_deeplift, {"baseline": DEFAULT_REPLACEMENT},
            summary="rescale rule, blurred-image baseline (Shrikumar et al. 2017)"),
     Method("guided-backprop", "gradient", Reduce.ABS, _build_guided_backprop,
            summary="guided backpropagation (Springenberg et al. 2015)"),
     Method("gradcam", "gradient", Reduce.POSITIVE, _build_gradcam, {"layer": None},
            summary="GradCAM on the last conv block, upsampled (Selvaraju et al. 2017)"),
     Method("occlusion", "perturbation", Reduce.POSITIVE, _build_occlusion,
-           {"window": 4, "stride": 2, "baseline": Blurred(4.0)},
+           {"window": 4, "stride": 2, "baseline": DEFAULT_REPLACEMENT},
            summary="4x4 patches of the blurred image, stride 2 (Zeiler and Fergus 2014)"),
     Method("lime", "perturbation", Reduce.POSITIVE, _build_surrogate("Lime"),
-           {"patch": 4, "n_samples": 200, "baseline": Blurred(4.0)},
+           {"patch": 4, "n_samples": 200, "baseline": DEFAULT_REPLACEMENT},
            summary="4x4 superpixels, 200 samples (Ribeiro et al. 2016)"),
     Method("kernel-shap", "perturbation", Reduce.POSITIVE, _build_surrogate("KernelShap"),
-           {"patch": 4, "n_samples": 200, "baseline": Blurred(4.0)},
+           {"patch": 4, "n_samples": 200, "baseline": DEFAULT_REPLACEMENT},
            summary="4x4 superpixels, 200 samples (Lundberg and Lee 2017)"),
     Method("random", "sanity baseline", Reduce.ABS, _build_random, {"seed": 0}, uses_model=False,
            summary="uniform noise, ignores image and model"),
@@ -342,24 +309,17 @@ class Explainer:
         """Maps (B, 1, H, W) >= 0 (unless ``reduce=SIGNED``) of images ``inputs`` (B, C, H, W) in [-1, 1]; an empty
         batch raises ``ValueError``."""
         check_images(inputs, what="images to explain", nonempty=True)
-        model = self.classifier if isinstance(self.classifier, nn.Module) else None
-        was_training = model is not None and model.training
-        if model is not None:
-            model.eval()
-        try:
-            dev = next((p.device for p in model.parameters()), inputs.device) if model is not None else inputs.device
+        with evaluating(self.classifier):
+            dev = device_of(self.classifier, default=inputs.device)
             x = inputs.to(dev)
             if self.method.needs_cae:
                 t = target     # CAESaliency resolves None itself (the decision against the runner-up)
                 if t is not None:
-                    resolve_target(self.classifier, x, t)           # the same checks as for the other methods
+                    target_classes(self.classifier, x, t)           # the same checks as for the other methods
             else:
-                t = resolve_target(self.classifier, x, target).to(dev) if self.method.uses_model else None
+                t = target_classes(self.classifier, x, target).to(dev) if self.method.uses_model else None
             with torch.enable_grad():
                 maps = to_map(self._attribute(x, t), self.reduce)                  # (B, 1, H, W)
-        finally:
-            if was_training:
-                model.train()
         if maps.shape != (len(inputs), 1, *inputs.shape[-2:]):
             raise RuntimeError(f"{self.method.name} returned maps {tuple(maps.shape)} for images "
                                f"{tuple(inputs.shape)}")

@@ -13,27 +13,27 @@ Five variants (``Variant``):
   it (the sum of the changes between successive frames), lightly smoothed (caelib's variant). At the
   flip the change is often small and spread out; on the rest of the way the evidence keeps changing;
 - ``PATH_WEIGHTED``: the same sum with each step weighted by how much it moved the black box's
-  probability of the target class (caelib's variant): the steps around the flip count most.
+  probability of the target class (caelib's variant): the steps around the flip count most;
+- ``PATH_GRADIENT``: the black box's own gradient integrated along the path (``path_gradients``), its
+  positive part, lightly smoothed (caelib's variant): what moved the black box, not only what the CAE changed.
 
 ``CAESaliency(...).attribute(inputs, target=...)`` has the call of Captum's attribution methods and
-returns maps shaped like ``inputs``, so that it lines up with them (notebook 06). ``pointing_game``
-scores maps against evidence masks. Taught in ``notebooks/05_paths.ipynb``.
+returns maps shaped like ``inputs``, so that it lines up with them (notebook 06). The metrics that score
+maps (the pointing game among them) are in ``caelib.evaluate``. Taught in ``notebooks/05_paths.ipynb``.
 """
 
 from __future__ import annotations
 
 from enum import Enum
-from typing import Callable
 
 import torch
-import torch.nn.functional as F
 
 from .cae import CAE
 from .classifier import predict_proba
+from .conventions import Classifier, gaussian_blur, resolve_target, runner_up
 from .data import check_images
-from .paths import CounterfactualPath, Route, class_indices, counterfactual_path
-
-Classifier = Callable[[torch.Tensor], torch.Tensor]
+from .evaluate import pointing_game  # noqa: F401  (its old home: notebooks 05 and 10 import it from here)
+from .paths import CounterfactualPath, Route, counterfactual_path
 
 
 class Variant(Enum):
@@ -58,20 +58,6 @@ DEFAULT_SMOOTH = {Variant.DIFFERENCE: 0.0, Variant.RECONSTRUCTION: 2.0, Variant.
 WHOLE_PATH = {Variant.PATH, Variant.PATH_WEIGHTED, Variant.PATH_GRADIENT}   # need the frames beyond the flip
 NEEDS_CLASSIFIER = {Variant.PATH_GRADIENT}                                  # read the black box's gradients
 SUBSTEPS = 4  # PATH_GRADIENT: gradient evaluations per path segment (midpoint rule)
-
-
-def gaussian_blur(maps: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Blur each channel of maps (B, C, H, W) with a Gaussian of ``sigma`` pixels (0: unchanged);
-    borders replicate."""
-    if sigma <= 0:
-        return maps
-    r = max(1, int(3 * sigma + 0.5))
-    g = torch.exp(-torch.arange(-r, r + 1, dtype=maps.dtype, device=maps.device) ** 2 / (2 * sigma ** 2))
-    g = g / g.sum()
-    b, c, h, w = maps.shape
-    out = F.pad(maps.reshape(b * c, 1, h, w), (r, r, r, r), mode="replicate")
-    out = F.conv2d(F.conv2d(out, g.view(1, 1, 1, -1)), g.view(1, 1, -1, 1))      # separable
-    return out.reshape(b, c, h, w)
 
 
 def _difference(path: CounterfactualPath) -> torch.Tensor:
@@ -149,13 +135,6 @@ def path_saliency(path: CounterfactualPath, variant: Variant = Variant.PATH, *, 
     return maps
 
 
-def _per_image(value, b: int, what: str) -> torch.Tensor:
-    v = class_indices(value, what)
-    if len(v) not in (1, b):
-        raise ValueError(f"{what} must be one class or one class per image ({b}), got {len(v)} values")
-    return v.expand(b).clone()
-
-
 class CAESaliency:
     """CAE saliency with Captum's call: ``CAESaliency(cae, classifier, reference=MedoidReference(bank))
     .attribute(inputs, target=...)`` -> maps shaped like ``inputs`` (B, C, H, W), >= 0, each scaled to
@@ -176,21 +155,17 @@ class CAESaliency:
     def explain(self, inputs: torch.Tensor, target=None, contrast=None) -> tuple[torch.Tensor, CounterfactualPath]:
         """(maps (B, C, H, W), the paths they come from)."""
         check_images(inputs, what="images to explain", nonempty=True)
-        decision = predict_proba(self.classifier, inputs).argmax(1)                  # (B,)
-        k = self.cae.config.num_classes if hasattr(self.cae, "config") else None
+        probs = predict_proba(self.classifier, inputs)                               # (B, K)
+        decision = probs.argmax(1)                                                   # (B,)
         goal = None
         if target is not None:
-            t = _per_image(target, len(inputs), "target")
-            if k is not None and ((t < 0) | (t >= k)).any():
-                raise ValueError(f"target {int(t[(t < 0) | (t >= k)][0])} is outside the classes 0..{k - 1}")
+            t = resolve_target(target, *probs.shape)
             goal = torch.where(t == decision, torch.full_like(t, -1), t)           # -1: explain the decision
         if contrast is not None:
-            c = _per_image(contrast, len(inputs), "contrast")
+            c = resolve_target(contrast, *probs.shape, what="contrast")
             goal = c if goal is None else torch.where(goal < 0, c, goal)
         if goal is not None and (goal < 0).any():  # the default contrast where none was given
-            p = predict_proba(self.classifier, inputs)
-            other = p.masked_fill(F.one_hot(decision, p.shape[1]).bool(), -1.0).argmax(1)
-            goal = torch.where(goal < 0, other, goal)
+            goal = torch.where(goal < 0, runner_up(probs, decision), goal)
         path = counterfactual_path(self.cae, self.classifier, inputs, goal, reference=self.reference,
                                    route=self.route, steps=self.steps,
                                    stop_at_flip=self.variant not in WHOLE_PATH)
@@ -205,16 +180,3 @@ class CAESaliency:
     def attribute(self, inputs: torch.Tensor, target=None, contrast=None) -> torch.Tensor:
         """Maps (B, C, H, W) shaped like ``inputs`` (see the class docstring for ``target``/``contrast``)."""
         return self.explain(inputs, target, contrast)[0]
-
-
-def pointing_game(maps: torch.Tensor, masks: torch.Tensor, tolerance: int = 0) -> torch.Tensor:
-    """Pointing game (higher is better): 1 where the map's maximum (summed over channels) falls inside
-    the evidence mask (B, 1, H, W), grown by ``tolerance`` pixels, else 0. -> (B,) floats; their mean is
-    the hit rate. Maps (B, C, H, W)."""
-    if maps.shape[0] != masks.shape[0] or maps.shape[-2:] != masks.shape[-2:]:
-        raise ValueError(f"maps {tuple(maps.shape)} and masks {tuple(masks.shape)} need the same batch and size")
-    m = masks.float()
-    if tolerance > 0:
-        m = F.max_pool2d(m, 2 * tolerance + 1, stride=1, padding=tolerance)
-    flat = maps.sum(1).flatten(1)                                                  # (B, H * W)
-    return m.flatten(1).gather(1, flat.argmax(1, keepdim=True))[:, 0].clamp(max=1)

@@ -117,8 +117,9 @@ def run_tour(out: str | Path, *, dataset: str = "lesions", n_test: int = 1000, n
     from . import paths, swap, viz
     from .classifier import evaluate_classifier, predict_proba
     from .data import brightest_pixel_hit_rate, load_dataset, stratified_indices
+    from .evaluate import pointing_game
     from .pretrained import pretrained
-    from .saliency_path import CAESaliency, Variant, path_saliency, pointing_game, scale_to_max
+    from .saliency_path import DEFAULT_SMOOTH, CAESaliency, Variant, path_saliency, scale_to_max
 
     out = check_output_folder(out, force)
     start = time.perf_counter()
@@ -176,9 +177,9 @@ def run_tour(out: str | Path, *, dataset: str = "lesions", n_test: int = 1000, n
                   "swap_same_class_agreement": rates["same_class"],
                   "class_code_effect": swap.class_code_effect(cae, x, y, seed)})
         rep.heading("3. The CAE: class code and individual code")
-        rep.text("Each image is encoded into a class code (8 numbers) and an individual code (a small map). A swap "
-                 "decodes the individual code of one image with the class code of another: it should keep the "
-                 "look and take the class of the class-code donor (the flip rate).")
+        rep.text(f"Each image is encoded into a class code ({cae.config.class_dim} numbers) and an individual code "
+                 "(a small map). A swap decodes the individual code of one image with the class code of another: it "
+                 "should keep the look and take the class of the class-code donor (the flip rate).")
         donors = torch.cat([torch.nonzero(y == k).flatten()[:2] for k in range(len(names))])
         looks = torch.randperm(len(x), generator=g)[:6]
         grid = swap.swap_grid(cae, x[looks], x[donors])
@@ -194,18 +195,19 @@ def run_tour(out: str | Path, *, dataset: str = "lesions", n_test: int = 1000, n
     with stage("counterfactual paths"):
         bank = paths.CodeBank.from_images(cae, train.images, train.labels, classifier=classifier)
         medoid = paths.MedoidReference(bank)
-        fr = paths.flip_report(cae, classifier, x, reference=medoid, steps=11)
+        steps = 11                                                                    # points per path, ends included
+        fr = paths.flip_report(cae, classifier, x, reference=medoid, steps=steps)
         m.update({"path_flip_rate": fr["flip_rate"], "path_mean_flip_step": fr["mean_flip_step"],
                   "path_flip_at_step_0": fr["at_step_0"], "reference_bank_size": len(bank)})
         rep.heading("4. Counterfactual paths")
-        rep.text("The class code of an image walks in 10 steps towards the class code of the target class's medoid "
-                 "(a typical real sample); each step is decoded with the image's own individual code and shown to "
-                 "the black box. The first frame it assigns to the target class is the counterfactual.")
+        rep.text(f"The class code of an image walks in {steps - 1} steps towards the class code of the target "
+                 "class's medoid (a typical real sample); each step is decoded with the image's own individual code "
+                 "and shown to the black box. The first frame it assigns to the target class is the counterfactual.")
         sick = torch.nonzero(y != 0).flatten() if test.masks is not None else torch.arange(len(x))
         # n_saliency of them, sampled across the classes (every prefix too): the test split may be sorted by class
         sick = sick[torch.as_tensor(stratified_indices(y[sick], n_saliency, seed))]
         xs = x[sick[:n_saliency]]
-        maps, path = CAESaliency(cae, classifier, reference=medoid, variant=Variant.PATH).explain(xs)
+        maps, path = CAESaliency(cae, classifier, reference=medoid, variant=Variant.PATH, steps=steps).explain(xs)
         i = int(path.flipped.float().argmax())
         mask = None if test.masks is None else test.masks[sick[i]]
         rep.figure(save(viz.plot_path(path, i, names, mask=mask, maps={"saliency": maps}), "5_path.png"),
@@ -214,10 +216,10 @@ def run_tour(out: str | Path, *, dataset: str = "lesions", n_test: int = 1000, n
     with stage("saliency"):
         rep.heading("5. CAE saliency")
         rep.text("The path map sums how much each pixel changes along the path (caelib's path variant, smoothed "
-                 "by 2 px); the path-gradient map weights that change by the black box's own gradient, integrated "
-                 "along the same path (it shows what moved the black box, not only what the CAE changed). On the "
-                 "synthetic lesions the true evidence is known, so the pointing game (does the map's maximum fall "
-                 "inside the lesion?) measures both, against two baselines.")
+                 f"by {DEFAULT_SMOOTH[Variant.PATH]:g} px); the path-gradient map weights that change by the black "
+                 "box's own gradient, integrated along the same path (it shows what moved the black box, not only "
+                 "what the CAE changed). On the synthetic lesions the true evidence is known, so the pointing game "
+                 "(does the map's maximum fall inside the lesion?) measures both, against two baselines.")
         grad_maps = scale_to_max(path_saliency(path, Variant.PATH_GRADIENT, classifier=classifier, normalise=False))
         if test.masks is not None:
             ms = test.masks[sick[:n_saliency]]
@@ -249,7 +251,7 @@ def run_tour(out: str | Path, *, dataset: str = "lesions", n_test: int = 1000, n
             ["reconstruction error (mean abs. difference)", m["recon_error"], "\u2193", card.get("recon_error", "-")],
             ["class code effect", m["class_code_effect"], "\u2191 (0: collapsed)", card.get("class_code_effect", "-")],
             ["path flip rate (medoid reference)", m["path_flip_rate"], "\u2191", "-"],
-            ["mean flip step (of 10)", m["path_mean_flip_step"], "\u2193", "-"],
+            [f"mean flip step (of {steps - 1})", m["path_mean_flip_step"], "\u2193", "-"],
             ["paths flipped already at step 0 (the reconstruction)", m["path_flip_at_step_0"], "\u2193", "-"],
         ]
         if "pointing_game" in m:

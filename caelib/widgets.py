@@ -1,9 +1,9 @@
 """Explorer widgets (ipywidgets): controls wired to the compute functions of the stage modules and the
 figures of ``caelib.viz``, nothing more.
 
-Each explorer exposes ``draw(...) -> Figure``, the exact drawing its callback shows, so that it can be
-tested (and used in a static page) without a browser; ``explorer.widget`` is the ipywidgets box and a
-bare ``explorer`` at the end of a cell displays it, with its current ``draw()`` below it as a static figure
+Each explorer is an ``Explorer``: it exposes ``draw(...) -> Figure``, the exact drawing its callback shows, so
+that it can be tested (and used in a static page) without a browser; ``explorer.widget`` is the ipywidgets box
+and a bare ``explorer`` at the end of a cell displays it, with its current view below it as a static figure
 (so that exported HTML and printed handouts show the explorer too; ``explorer.static = False`` leaves it out).
 """
 
@@ -16,8 +16,7 @@ import torch
 
 from . import manifold, swap, viz
 from .cae import CAE
-
-Classifier = Callable[[torch.Tensor], torch.Tensor]
+from .conventions import Classifier
 
 
 def _check_choice(images, labels, class_names: Sequence[str], explorer: str, cae=None) -> None:
@@ -74,14 +73,33 @@ def _display_with_static(widget, draw: Callable[[], object], static: bool = True
     plt.close(fig)
 
 
+class Explorer:
+    """What the four explorers share: ``widget`` (the ipywidgets box, built by the subclass with an ``Output``
+    ``out``), ``draw(...)`` (the figure for given choices) and ``current()`` (the figure of the controls' current
+    choices, what the widget shows: ``draw()`` with the controls' values). ``update`` redraws it into ``out``
+    (the controls' callback); displaying the explorer shows the widget with ``current()`` below it as a static
+    figure, unless ``static`` is False."""
+
+    static = True   # show current() below the widget as a static figure (exported HTML, print)
+
+    def current(self):
+        """The figure the widget shows now."""
+        return self.draw()
+
+    def update(self, _=None) -> None:
+        """Redraw the current figure into the widget's output (the controls' callback)."""
+        _show(self.out, self.current())
+
+    def _ipython_display_(self):
+        _display_with_static(self.widget, self.current, self.static)
+
+
 # ---- code swapping (notebook 03) ---------------------------------------------------------------------
 
-class SwapExplorer:
+class SwapExplorer(Explorer):
     """Pick an individual-code donor and a class-code donor among ``images`` (N, C, H, W) in [-1, 1]
     (dropdowns, or "random" for a random cross-class pair) and see the swap, its difference to the
     individual-code donor and the black box's probabilities (``viz.plot_swap_explorer``). Notebook 03."""
-
-    static = True   # show draw() below the widget as a static figure (exported HTML, print)
 
     def __init__(self, cae: CAE, classifier: Classifier, images: torch.Tensor, labels: torch.Tensor,
                  class_names: Sequence[str], *, masks: torch.Tensor | None = None, seed: int = 0):
@@ -124,25 +142,19 @@ class SwapExplorer:
             control.observe(self.update, names="value")
         self.update()
 
-    def update(self, _=None) -> None:
-        _show(self.out, self.draw(self.indiv.value, self.klass.value))
-
-    def _ipython_display_(self):
-        _display_with_static(self.widget, lambda: self.draw(self.indiv.value, self.klass.value),
-                             self.static)
+    def current(self):
+        return self.draw(self.indiv.value, self.klass.value)
 
 
 # ---- the class-code manifold (notebook 04) ------------------------------------------------------------
 
-class ManifoldExplorer:
+class ManifoldExplorer(Explorer):
     """Move a point over the PCA plane of the class codes (two sliders) and see the image decoded there
     with the individual code of a chosen image (dropdown) and the black box's probabilities, on top of
     that image's decision map (``manifold.decision_map``, ``viz.plot_manifold_explorer``). Notebook 04.
 
     ``plane`` from ``manifold.fit_plane``; ``points`` (M, 2) / ``point_labels`` (M,) are the projected
     class codes of real images drawn on the map (and fix its extent)."""
-
-    static = True   # show draw() below the widget as a static figure (exported HTML, print)
 
     def __init__(self, cae: CAE, classifier: Classifier, images: torch.Tensor, labels: torch.Tensor,
                  class_names: Sequence[str], plane: manifold.Plane, points: torch.Tensor,
@@ -189,17 +201,13 @@ class ManifoldExplorer:
         return viz.plot_manifold_explorer(self.decision_map(i_indiv), image, probs[0], (x, y), self.class_names,
                                           points=self.points, labels=self.point_labels)
 
-    def update(self, _=None) -> None:
-        _show(self.out, self.draw(self.indiv.value, self.x.value, self.y.value))
-
-    def _ipython_display_(self):
-        _display_with_static(self.widget, lambda: self.draw(self.indiv.value, self.x.value, self.y.value),
-                             self.static)
+    def current(self):
+        return self.draw(self.indiv.value, self.x.value, self.y.value)
 
 
 # ---- guided counterfactual paths (notebook 05) -------------------------------------------------------
 
-class PathExplorer:
+class PathExplorer(Explorer):
     """Choose an image among ``images`` (N, C, H, W) in [-1, 1], the target class, the reference rule and
     the route (dropdowns); a slider moves along the counterfactual path and shows the decoded frame, its
     difference to the original and the probability curve with the flip (``viz.plot_path_frame``).
@@ -208,8 +216,6 @@ class PathExplorer:
     route} (e.g. ``{"straight": paths.StraightRoute(), "graph": paths.GraphRoute(bank)}``). Each path is
     computed once per choice (``paths.counterfactual_path`` with ``stop_at_flip=False``) and kept; the
     slider only picks a frame of it. Notebook 05."""
-
-    static = True   # show draw() below the widget as a static figure (exported HTML, print)
 
     def __init__(self, cae: CAE, classifier: Classifier, images: torch.Tensor, labels: torch.Tensor,
                  class_names: Sequence[str], *, references: dict, routes: dict, masks: torch.Tensor | None = None,
@@ -279,22 +285,17 @@ class PathExplorer:
     def update(self, _=None) -> None:
         key = (self.image.value, self.target.value, self.reference.value, self.route.value)
         if key in self._cache:                    # nothing to draw after a bad choice
-            _show(self.out, self.draw())
-
-    def _ipython_display_(self):
-        _display_with_static(self.widget, self.draw, self.static)
+            super().update()
 
 
 # ---- why was it misclassified? (notebook 09) ---------------------------------------------------------
 
-class MisclassExplorer:
+class MisclassExplorer(Explorer):
     """Step through the misclassified images of a ``misclass.MisclassExplanation`` (dropdown), their
     counterfactuals towards the true class (dropdown, one per reference) and the transitional images on
     the way (slider): ``viz.plot_misclass_step``. Everything is computed beforehand by
     ``misclass.explain_misclassified``; the controls only pick what to draw. ``masks`` (N, 1, H, W) of the
     images given to ``explain_misclassified`` (optional). Notebook 09."""
-
-    static = True   # show draw() below the widget as a static figure (exported HTML, print)
 
     def __init__(self, expl, class_names: Sequence[str], *, masks: torch.Tensor | None = None):
         import ipywidgets as W
@@ -352,8 +353,3 @@ class MisclassExplorer:
         self.step.observe(self.update, names="value")
         self.update()
 
-    def update(self, _=None) -> None:
-        _show(self.out, self.draw())
-
-    def _ipython_display_(self):
-        _display_with_static(self.widget, self.draw, self.static)

@@ -56,7 +56,7 @@ def check_self_swap(answer, *, cae, images):
 
 
 def _shares(change, masks):
-    from ..swap import dilate
+    from ..conventions import dilate
 
     inside = dilate(masks, 1)
     return float((change * inside).sum() / change.sum()), float(inside.mean())

@@ -53,7 +53,7 @@ def check_chance(answer, *, random_map, masks):
 
 def _aurocs(saliency_map, masks):
     from .. import evaluate as ev
-    from ..saliency_path import gaussian_blur
+    from ..conventions import gaussian_blur
 
     return (float(ev.mask_auroc(saliency_map, masks).mean()),
             float(ev.mask_auroc(gaussian_blur(saliency_map, 2.0), masks).mean()))
