@@ -49,6 +49,7 @@ PANEL = {
 MAPS = {"CAE path-gradient": "cae-path-gradient", "paper's CAE map": "cae", "IG": "integrated-gradients",
         "Occlusion": "occlusion", "random": "random"}
 COLUMNS = ["set", "seed", "K", "train images", "black box", "recon correct", "flip mean", "flip worst",
+           "flip mean all donors", "flip worst all donors",
            "medoid path reaches", *[f"deletion {m}" for m in MAPS], "CAE minutes", "guards not met"]
 
 
@@ -83,7 +84,9 @@ def measure(name: str, seed: int, steps: int | None, work: Path) -> dict:
     g = {guard.name: guard for guard in v.guards}
     return {"set": name, "seed": seed, "K": cae.config.num_classes, "train images": len(train),
             "black box": v.classifier_accuracy, "recon correct": g["recon_accuracy"].value,
-            "flip mean": g["flip_mean"].value, "flip worst": g["flip_worst"].value, "medoid path reaches": reach,
+            "flip mean": g["flip_mean"].value, "flip worst": g["flip_worst"].value,
+            "flip mean all donors": v.report["flip_mean"], "flip worst all donors": v.report["flip_worst"],
+            "medoid path reaches": reach,
             **{f"deletion {m}": deletion[m] for m in MAPS}, "CAE minutes": minutes,
             "guards not met": ", ".join(guard.name for guard in v.failed) or "none"}
 

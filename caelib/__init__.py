@@ -11,11 +11,13 @@ The public surface (see README.md and the notebooks in ``notebooks/``)::
     maps = caelib.CAESaliency(models.cae, models.classifier,
                               reference=caelib.MedoidReference(bank)).attribute(ds.images[:8])
 
-Submodules: ``swap`` (code swapping and CAE quality), ``manifold`` (the class-code manifold), ``erasure``
+Submodules: ``conventions`` (what every stage shares, each written once: the black box's type, mode and
+device, the class asked about, the runner-up class, blur, dilation, what a removed pixel becomes; read it
+first), ``swap`` (code swapping and CAE quality), ``manifold`` (the class-code manifold), ``erasure``
 (the class eraser of the individual code),
 ``paths`` (counterfactual paths), ``saliency_path`` (CAE saliency), ``saliency`` (every saliency method
-with one call: ``saliency.explain("occlusion", classifier, x)``), ``evaluate`` (saliency metrics, each with
-its direction in ``evaluate.HIGHER_IS_BETTER``), ``viz`` (figures),
+with one call: ``saliency.explain("occlusion", classifier, x)``), ``evaluate`` (every metric, each with
+its direction: ``evaluate.higher_is_better``), ``viz`` (figures),
 ``baselines`` (baselines for attribution, the CAE counterfactual among them; notebook 07),
 ``responsibility`` (several sufficient explanations of one decision; notebook 08), ``misclass``
 (counterfactuals of misclassified images; notebook 09), ``exercises`` (the notebooks' exercise checks),
@@ -24,6 +26,7 @@ its direction in ``evaluate.HIGHER_IS_BETTER``), ``viz`` (figures),
 
 from . import (
     baselines,
+    conventions,
     erasure,
     evaluate,
     exercises,
@@ -51,16 +54,16 @@ from .paths import (
 )
 from .pretrained import PRETRAINED, Pretrained, pretrained, pretrained_recipe
 from .saliency_path import CAESaliency, Variant
-from .train import LossWeights, TrainConfig, train_cae
+from .train import LossWeights, TrainConfig, recipe, train_cae
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CAE", "CAEConfig", "Discriminator", "BlackBox", "ClassifierConfig", "SmallCNN", "as_black_box",
     "predict_proba", "train_classifier", "DATASETS", "ImageDataset", "load_dataset", "to_display",
-    "PRETRAINED", "Pretrained", "pretrained", "pretrained_recipe", "LossWeights", "TrainConfig", "train_cae",
+    "PRETRAINED", "Pretrained", "pretrained", "pretrained_recipe", "LossWeights", "TrainConfig", "recipe", "train_cae",
     "CodeBank", "CounterfactualPath", "GraphRoute", "MedoidReference", "NearestReference", "StraightRoute",
     "StrongReference", "counterfactual_path", "CAESaliency", "Variant",
-    "baselines", "erasure", "evaluate", "exercises", "manifold", "misclass", "paths", "responsibility", "saliency",
-    "saliency_path", "swap", "viz",
+    "baselines", "conventions", "erasure", "evaluate", "exercises", "manifold", "misclass", "paths", "responsibility",
+    "saliency", "saliency_path", "swap", "viz",
 ]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -19,6 +18,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .checkpoints import config_from_dict, config_to_dict, load_checkpoint, load_state, save_checkpoint, state_of
+from .conventions import device_of as _device_of
+from .conventions import evaluating
 from .data import check_images
 from .device import resolve_device
 
@@ -131,11 +132,23 @@ def random_flip(x: torch.Tensor, generator: torch.Generator | None = None) -> to
     return torch.where(ud, x.flip(2), x)
 
 
+# ``epochs=None``: as many epochs as make about this many optimiser steps, within [MIN_EPOCHS, MAX_EPOCHS]
+# (a fixed epoch count gives 500 images a few dozen steps: too few to learn from; benchmarks/generalisation.md)
+AUTO_UPDATES, MIN_EPOCHS, MAX_EPOCHS = 1500, 8, 40
+
+
+def auto_epochs(n_images: int, batch_size: int) -> int:
+    """Epochs for ``n_images`` at ``batch_size`` when none are given: about ``AUTO_UPDATES`` optimiser steps,
+    at least ``MIN_EPOCHS`` (large sets) and at most ``MAX_EPOCHS`` (a few hundred images)."""
+    steps_per_epoch = max(1, -(-n_images // batch_size))
+    return int(min(MAX_EPOCHS, max(MIN_EPOCHS, -(-AUTO_UPDATES // steps_per_epoch))))
+
+
 def train_classifier(
     model: nn.Module,
     train_ds: Any,
     *,
-    epochs: int = 10,
+    epochs: int | None = None,
     batch_size: int = 64,
     lr: float = 1e-2,
     weight_decay: float = 1e-4,
@@ -147,19 +160,22 @@ def train_classifier(
 ) -> list[dict[str, float]]:
     """Train ``model`` with AdamW and a one-cycle learning rate on cross-entropy; returns per-epoch history.
 
+    ``epochs``: None = ``auto_epochs`` (about 1,500 steps, 8 to 40 epochs: more epochs for fewer images).
     ``augment``: maximum random shift in pixels (0 = none); ``flips``: random left-right and up-down
     flips (only for data whose class does not depend on orientation). Shuffling and augmentation use a
     ``torch.Generator`` seeded with ``seed``, so on the CPU two runs from the same initial weights give
     the same weights. Each history entry: ``{"epoch", "loss", "accuracy", "lr", "seconds"}``.
     """
-    for name, value, low in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("augment", augment, 0)):
+    images, labels = _tensors(train_ds)
+    if epochs is None and isinstance(batch_size, int) and not isinstance(batch_size, bool) and batch_size >= 1:
+        epochs = auto_epochs(len(labels), batch_size)
+    for name, value, low in (("batch_size", batch_size, 1), ("epochs", epochs, 1), ("augment", augment, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ValueError(f"{name} must be a whole number >= {low}, got {value!r}")
     if not lr > 0:
         raise ValueError(f"lr must be > 0, got {lr!r}")
     dev = resolve_device(device)
     model.to(dev).train()
-    images, labels = _tensors(train_ds)
     n = len(labels)
     if n == 0:
         raise ValueError("the training set is empty")
@@ -202,13 +218,6 @@ def train_classifier(
 # ------------------------------------------------------------------------------------ using the model
 
 
-def _device_of(model: Any) -> torch.device:
-    if isinstance(model, nn.Module):
-        for p in model.parameters():
-            return p.device
-    return torch.device("cpu")
-
-
 @torch.no_grad()
 def predict_proba(
     classifier: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, batch_size: int = 256
@@ -221,21 +230,6 @@ def predict_proba(
     with evaluating(classifier):
         out = [torch.softmax(classifier(xb.to(dev)).float(), dim=1).cpu() for xb in x.split(batch_size)]
     return torch.cat(out)  # (B, K)
-
-
-@contextmanager
-def evaluating(classifier):
-    """Eval mode inside the ``with`` block; afterwards each submodule gets back its own training flag (not
-    ``train()`` on the whole: a user's eval-mode model inside a wrapper in training mode stays in eval mode).
-    Callables that are not modules pass through."""
-    modes = [(m, m.training) for m in classifier.modules()] if isinstance(classifier, nn.Module) else []
-    if isinstance(classifier, nn.Module):
-        classifier.eval()
-    try:
-        yield classifier
-    finally:
-        for module, mode in modes:
-            module.training = mode
 
 
 def evaluate_classifier(

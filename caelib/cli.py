@@ -32,6 +32,8 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from .train import AUGMENT_BELOW, CRITIC_WEIGHT
+
 PROG = "caelib"
 EXIT_BAD_INPUT = 2
 
@@ -199,7 +201,14 @@ def _check_new_file(path: Path, force: bool) -> None:
 
 def cmd_train_classifier(args: argparse.Namespace) -> int:
     """Train the small CNN black box on a dataset or folder and save it."""
-    from .classifier import ClassifierConfig, SmallCNN, evaluate_classifier, save_classifier, train_classifier
+    from .classifier import (
+        ClassifierConfig,
+        SmallCNN,
+        auto_epochs,
+        evaluate_classifier,
+        save_classifier,
+        train_classifier,
+    )
 
     out = Path(args.out)
     _check_new_file(out, args.force)
@@ -209,9 +218,10 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
     c, h, _ = train.image_shape
     torch.manual_seed(args.seed)
     model = SmallCNN(ClassifierConfig(channels=c, image_size=h, num_classes=train.num_classes, width=args.width))
+    epochs = args.epochs or auto_epochs(len(train), args.batch_size)
     _log(f"training a SmallCNN on {len(train)} images {train.image_shape} of {train.num_classes} classes "
-         f"{list(train.class_names)}")
-    history = train_classifier(model, train, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+         f"{list(train.class_names)}; {epochs} epochs" + ("" if args.epochs else " (auto: more for fewer images)"))
+    history = train_classifier(model, train, epochs=epochs, batch_size=args.batch_size, lr=args.lr,
                                augment=args.augment, flips=args.flips, seed=args.seed, device=args.device,
                                progress=not args.quiet)
     model.cpu().eval()
@@ -237,7 +247,7 @@ def cmd_train_cae(args: argparse.Namespace) -> int:
     from .cae import CAEConfig
     from .checkpoints import CheckpointError, check_config, load_checkpoint
     from .explain import check_classifier
-    from .train import LossWeights, TrainConfig, train_cae
+    from .train import recipe, train_cae
 
     joined = distributed.setup(args.backend)
     try:
@@ -274,18 +284,21 @@ def cmd_train_cae(args: argparse.Namespace) -> int:
             _log(f"resuming {out} from step {done} of {args.steps}")
         elif out.exists():   # --force: the old file stays until the new run's first checkpoint replaces it
             _log(f"--force: training a new model; {out} is replaced at its first checkpoint")
-        weights = LossWeights(critic=args.critic, swap_class=args.swap_class_weight)
-        config = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                             weights=weights)
+        config = recipe(len(train), black_box=classifier is not None, critic=args.critic,
+                        augment=None if args.augment == "auto" else args.augment == "on",
+                        swap_class=args.swap_class_weight, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                        seed=args.seed)
         meta = {"data": source, "class_names": list(train.class_names),
                 "command": "python -m caelib " + " ".join(sys.argv[1:])}
         world = distributed.world_size()
         _log(f"training a CAE on {len(train)} images {train.image_shape} of {train.num_classes} classes "
              f"{list(train.class_names)}; {args.steps} steps of {args.batch_size} pairs"
              + (f" per process, {world} processes (DistributedDataParallel)" if world > 1 else "")
-             + f" on {distributed.device(args.device)}")
+             + f" on {distributed.device(args.device)}; the black box as critic: "
+             + (f"weight {config.weights.critic:g}" if config.weights.critic else "off")
+             + f"; augmentation: {'on' if config.augment else 'off'}")
         result = train_cae(train, cfg, config, checkpoint=out, checkpoint_every=args.checkpoint_every,
-                           critic=classifier if args.critic else None, device=args.device,
+                           critic=classifier if config.weights.critic else None, device=args.device,
                            progress=not args.quiet, meta=meta, test=test if len(test) else None, resume=not args.force,
                            classifier=classifier, verdict_images=500)
         if world > 1:
@@ -339,7 +352,8 @@ def _class_index(name: str, names: Sequence[str]) -> int:
 
 def _decisions(classifier: Any, x: torch.Tensor, images: Sequence[Path]) -> list[int]:
     """The black box's decision on each image; NaN or inf scores end with a message naming the files."""
-    from .classifier import NonFiniteOutputError, evaluating
+    from .classifier import NonFiniteOutputError
+    from .conventions import evaluating
 
     with evaluating(classifier), torch.no_grad():
         try:
@@ -525,7 +539,8 @@ def build_parser() -> argparse.ArgumentParser:
                 "--image-size 32 --out clf.pt")
     _add_data_args(p)
     p.add_argument("--out", type=Path, required=True, help="classifier checkpoint to write (.pt)")
-    p.add_argument("--epochs", type=whole(1), default=8)
+    p.add_argument("--epochs", type=whole(1), help="passes over the training images (default: about 1,500 steps, "
+                   "8 to 40 epochs: more for small sets)")
     p.add_argument("--batch-size", type=whole(1), default=64)
     p.add_argument("--lr", type=positive, default=1e-2, help="peak learning rate (one-cycle)")
     p.add_argument("--width", type=whole(1), default=8, help="channels of the first stage")
@@ -555,8 +570,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "swap its class-code donor's class (the shipped lesions CAE uses 5 for small evidence)")
     p.add_argument("--classifier", help="the black box (checkpoint or FILE.py:FUNCTION): checked against the "
                    "data's classes, and measured against the CAE after training")
-    p.add_argument("--critic", type=non_negative, default=0.0, help="weight of the loss in which --classifier judges "
-                   "the swaps (default 0: off)")
+    p.add_argument("--critic", type=non_negative, help="weight of the losses in which --classifier judges the swaps "
+                   "(they must take the donor's class) and the reconstructions (they must keep its decision); "
+                   f"default: {CRITIC_WEIGHT:g} with --classifier, 0 turns it off")
+    p.add_argument("--augment", choices=("auto", "on", "off"), default="auto", help="the discriminator sees shifted, "
+                   f"cut-out images (DiffAugment; default auto: on below {AUGMENT_BELOW:,} training images)")
     p.add_argument("--checkpoint-every", type=whole(1), default=200, help="steps between checkpoints (default 200)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (a GPU when present), cpu, cuda, ...")

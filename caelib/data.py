@@ -82,7 +82,7 @@ def check_images(x: Any, channels: int | None = None, image_size: int | Sequence
         return x
     if not torch.isfinite(x).all():
         raise ValueError(f"{expected}, but {what} contain NaN or inf values; check the preprocessing.")
-    lo, hi = float(x.min()), float(x.max())
+    lo, hi = float(x.detach().min()), float(x.detach().max())
     if lo < -1 - 1e-3 or hi > 1 + 1e-3:
         raise ValueError(f"{expected}, got values in [{lo:.3g}, {hi:.3g}]; rescale: x * 2 - 1 for [0, 1] "
                          "data, x / 127.5 - 1 for 0..255 data.")

@@ -46,6 +46,7 @@ from .checkpoints import (
     save_checkpoint,
     state_of,
 )
+from .classifier import random_shift
 from .device import keep_freed_memory
 from .erasure import fit_indiv_eraser
 
@@ -70,6 +71,8 @@ class LossWeights:
     minimal_change: float = 0.0  # caelib option: a cross-class swap changes its image's reconstruction
                                # as little as it must (L1, a counterfactual's sparsity prior)
     critic: float = 0.0        # optional: the black box gives a swap its class-code donor's class
+    critic_recon: float = 0.0  # optional: the black box decides a reconstruction as it decides the image
+                               # (KL divergence of its class probabilities)
     disc_class: float = 2.0    # discriminator: class cross-entropy on real images
 
 
@@ -95,6 +98,7 @@ class TrainConfig:
                                        # spreads differ most (caelib.erasure; for classes that differ in
                                        # look, as digits do, equal means leave a probe above chance)
     weights: LossWeights = field(default_factory=LossWeights)
+    augment: bool = False              # the discriminator sees shifted, cut-out images (``diff_augment``)
     seed: int = 0
 
     def __post_init__(self):
@@ -109,6 +113,36 @@ class TrainConfig:
         if not 0 <= self.same_class_fraction <= 1 or not 0 <= self.final_lr_fraction <= 1:
             raise ValueError("TrainConfig.same_class_fraction and final_lr_fraction must lie in [0, 1], got "
                              f"{self.same_class_fraction!r} and {self.final_lr_fraction!r}")
+
+
+# The recipe that adapts to the data and the black box (``recipe``): differentiable augmentation below this many
+# training images, and the black box as critic of the swaps (``CRITIC_WEIGHT``) and of the reconstructions
+# (``CRITIC_RECON_WEIGHT``) when there is one. Chosen on the panel of benchmarks/generalisation.py (results:
+# benchmarks/results/generalisation.md).
+AUGMENT_BELOW = 2000
+CRITIC_WEIGHT = 3.0
+CRITIC_RECON_WEIGHT = 1.0
+
+
+def recipe(n_images: int, *, black_box: bool, critic: float | None = None, augment: bool | None = None,
+           swap_class: float = 1.0, **config) -> TrainConfig:
+    """The ``TrainConfig`` that ``python -m caelib train-cae`` chooses from the data and the black box.
+
+    ``augment`` (None: on below ``AUGMENT_BELOW`` training images, where the discriminator would otherwise learn
+    them by heart): ``diff_augment`` on what the discriminator sees.
+    ``critic`` (None: ``CRITIC_WEIGHT`` when a black box is given, else 0; GANMEX's black box in the loop): the
+    black box must give a swap its class-code donor's class; with it, the reconstructions must keep its decision
+    (``CRITIC_RECON_WEIGHT``). ``swap_class``: the discriminator's class term on swaps. Other keyword arguments
+    (``steps``, ``batch_size``, ``lr``, ``seed``, ...) go to ``TrainConfig``. Pass the black box to ``train_cae``
+    as ``critic=`` when ``config.weights.critic`` is not 0."""
+    if critic is None:
+        critic = CRITIC_WEIGHT if black_box else 0.0
+    if critic and not black_box:
+        raise ValueError("a critic weight needs the black box (pass the classifier that judges the swaps)")
+    augment = n_images < AUGMENT_BELOW if augment is None else bool(augment)
+    weights = LossWeights(critic=float(critic), critic_recon=CRITIC_RECON_WEIGHT if critic else 0.0,
+                          swap_class=swap_class)
+    return TrainConfig(weights=weights, augment=augment, **config)
 
 
 # What a resumed run takes from its checkpoint (the optimisers' and the pair sampler's state), so that a resume
@@ -146,13 +180,33 @@ class PairSampler:
         return self._pick(ya), self._pick(yb)
 
 
+def diff_augment(x: torch.Tensor, generator: torch.Generator, shift: float = 0.125,
+                 cutout: float = 0.5) -> torch.Tensor:
+    """Differentiable augmentation of what the discriminator sees (Zhao et al., NeurIPS 2020, "DiffAugment"):
+    each image is shifted by up to ``shift`` of its size (edges repeated) and a square of ``cutout`` of its
+    side is set to 0, both at random. Real images and swaps get the same kind of change, and the gradient
+    flows through it to the generator, so on a few hundred images the discriminator cannot memorise them
+    (its class head otherwise learns 500 images by heart and stops teaching the swaps anything)."""
+    b, _, h, w = x.shape
+    x = random_shift(x, max(1, round(shift * min(h, w))), generator)
+    ch, cw = max(1, round(h * cutout)), max(1, round(w * cutout))
+    corner = torch.rand(b, 2, generator=generator).to(x.device)
+    cy = (corner[:, 0] * (h - ch + 1)).long().view(b, 1, 1)
+    cx = (corner[:, 1] * (w - cw + 1)).long().view(b, 1, 1)
+    rows = torch.arange(h, device=x.device).view(1, h, 1)
+    cols = torch.arange(w, device=x.device).view(1, 1, w)
+    hole = (rows >= cy) & (rows < cy + ch) & (cols >= cx) & (cols < cx + cw)
+    return x * (~hole).unsqueeze(1).to(x.dtype)
+
+
 def _l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a - b).abs().mean()
 
 
-def generator_losses(cae: CAE, disc: Discriminator, xa, xb, ya, yb,
-                     critic: Callable | None = None) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """All generator loss terms for one batch of pairs; returns (named losses, the swaps)."""
+def generator_losses(cae: CAE, disc: Discriminator, xa, xb, ya, yb, critic: Callable | None = None,
+                     augment: Callable | None = None) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """All generator loss terms for one batch of pairs; returns (named losses, the swaps). ``augment``: applied
+    to what the discriminator sees (``diff_augment``)."""
     x = torch.cat([xa, xb])                                  # (2B, C, H, W)
     y = torch.cat([ya, yb])
     s, c = cae.class_encoder(x), cae.indiv_code(x)           # (2B, D), (2B, Ci, h, w)
@@ -163,7 +217,7 @@ def generator_losses(cae: CAE, disc: Discriminator, xa, xb, ya, yb,
     x_rec, x_sw = out.chunk(2)                               # (2B, ...) each
     s_re, c_re = cae.class_encoder(x_sw), cae.indiv_code(x_sw)
     x_cyc = cae.decoder(c_re, s)
-    real_logit, cls_logit = disc(x_sw)
+    real_logit, cls_logit = disc(x_sw if augment is None else augment(x_sw))
     same = (y == y_sw)
     losses = {
         "recon": _l1(x_rec, x),
@@ -177,14 +231,23 @@ def generator_losses(cae: CAE, disc: Discriminator, xa, xb, ya, yb,
         "minimal_change": _l1(x_sw[~same], x_rec[~same].detach()) if (~same).any() else x.new_zeros(()),
     }
     if critic is not None:
-        losses["critic"] = F.cross_entropy(critic(x_sw), y_sw)
+        logits = critic(torch.cat([x_sw, x_rec]))
+        with torch.no_grad():
+            decided = F.softmax(critic(x), 1)
+        sw_logits, rec_logits = logits.split(len(x_sw))
+        losses["critic"] = F.cross_entropy(sw_logits, y_sw)
+        losses["critic_recon"] = F.kl_div(F.log_softmax(rec_logits, 1), decided, reduction="batchmean")
     return losses, x_sw
 
 
-def discriminator_losses(disc: Discriminator, x_real, y_real, x_fake) -> dict[str, torch.Tensor]:
+def discriminator_losses(disc: Discriminator, x_real, y_real, x_fake,
+                         augment: Callable | None = None) -> dict[str, torch.Tensor]:
     """Real/fake cross-entropy on real images and (detached) swaps, and class cross-entropy on real ones."""
+    x_fake = x_fake.detach()
+    if augment is not None:
+        x_real, x_fake = augment(x_real), augment(x_fake)
     real_logit, cls_logit = disc(x_real)
-    fake_logit, _ = disc(x_fake.detach())
+    fake_logit, _ = disc(x_fake)
     return {
         "real_fake": F.binary_cross_entropy_with_logits(real_logit, torch.ones_like(real_logit))
         + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit)),
@@ -201,9 +264,9 @@ class GeneratorStep(nn.Module):
         self.cae = cae
         self.frozen = (disc, critic)  # a tuple: not registered as submodules, so DDP leaves them alone
 
-    def forward(self, xa, xb, ya, yb):
+    def forward(self, xa, xb, ya, yb, augment=None):
         disc, critic = self.frozen
-        return generator_losses(self.cae, disc, xa, xb, ya, yb, critic)
+        return generator_losses(self.cae, disc, xa, xb, ya, yb, critic, augment)
 
 
 class DiscriminatorStep(nn.Module):
@@ -213,19 +276,18 @@ class DiscriminatorStep(nn.Module):
         super().__init__()
         self.disc = disc
 
-    def forward(self, x_real, y_real, x_fake):
-        return discriminator_losses(self.disc, x_real, y_real, x_fake)
+    def forward(self, x_real, y_real, x_fake, augment=None):
+        return discriminator_losses(self.disc, x_real, y_real, x_fake, augment)
 
 
 def to_training_layout(cae: CAE, disc: Discriminator) -> None:
     """Put each part of the two networks in the memory format it trains fastest in (in place).
 
-    Channels-last runs the small convolutions of caelib's CAE 10-20% faster on a CPU, but instance norm has
+    Channels-last runs the small convolutions of caelib's CAE faster on a CPU, but instance norm has
     no channels-last kernel there: PyTorch copies its input to the usual (NCHW) layout and back, and every
     conv next to it converts again. So the parts without instance norm (class-code encoder, the decoder's
     upsampling path and output conv, the discriminator) train channels-last and the instance-normed ones
-    (individual-code encoder, AdaIN blocks) in NCHW: on the shipped lesions configuration a training step
-    is about 17% faster than with everything channels-last (benchmarks/train_speed.py). The numbers
+    (individual-code encoder, AdaIN blocks) in NCHW (measured: benchmarks/results/measured_choices.md). The numbers
     computed are the same up to float rounding; ``train_cae`` hands the CAE back in the usual format."""
     for part in (cae.class_encoder, cae.decoder.up, cae.decoder.out, disc):
         part.to(memory_format=torch.channels_last)
@@ -382,14 +444,18 @@ def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig 
         xa, xb, ya, yb = images[ia], images[ib], labels[ia], labels[ib]
         # generator step (the discriminator is frozen here)
         disc.requires_grad_(False)
-        g_losses, x_sw = gen_step(xa, xb, ya, yb)
+        augment = None
+        if config.augment:   # drawn by (seed, step): a resumed run draws the same changes
+            aug_gen = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
+            augment = lambda x: diff_augment(x, aug_gen)  # noqa: E731
+        g_losses, x_sw = gen_step(xa, xb, ya, yb, augment)
         g_total = sum(getattr(w, name) * value for name, value in g_losses.items())
         opt_g.zero_grad(set_to_none=True)
         g_total.backward()
         opt_g.step()
         # discriminator step on real images and the (detached) swaps
         disc.requires_grad_(True)
-        d_losses = disc_step(torch.cat([xa, xb]), torch.cat([ya, yb]), x_sw)
+        d_losses = disc_step(torch.cat([xa, xb]), torch.cat([ya, yb]), x_sw, augment)
         d_total = d_losses["real_fake"] + w.disc_class * d_losses["disc_class"]
         opt_d.zero_grad(set_to_none=True)
         d_total.backward()

@@ -233,12 +233,15 @@ def test_one_class_data_is_refused():
 
 
 def test_loss_weights_are_named_and_used():
-    names = set(LossWeights.__dataclass_fields__) - {"disc_class", "critic"}
+    critic_terms = {"critic", "critic_recon"}
+    names = set(LossWeights.__dataclass_fields__) - {"disc_class"} - critic_terms
     cae, disc = CAE(TINY), Discriminator(TINY)
     x = torch.rand(4, 1, 32, 32) * 2 - 1
     y = torch.tensor([0, 1, 0, 1])
     losses, _ = generator_losses(cae, disc, x, x.flip(0), y, y)
     assert set(losses) == names
+    with_critic, _ = generator_losses(cae, disc, x, x.flip(0), y, y, critic=lambda z: z.flatten(1)[:, :2])
+    assert set(with_critic) == names | critic_terms
 
 
 def test_minimal_change_is_the_cross_class_swaps_distance_to_their_reconstruction():
