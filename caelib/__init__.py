@@ -13,13 +13,15 @@ The public surface (see README.md and the notebooks in ``notebooks/``)::
 
 Submodules: ``conventions`` (what every stage shares, each written once: the black box's type, mode and
 device, the class asked about, the runner-up class, blur, dilation, what a removed pixel becomes; read it
-first), ``swap`` (code swapping and CAE quality), ``manifold`` (the class-code manifold), ``erasure``
+first), ``data`` (datasets; built on ``splits``, ``synthetic`` (the lesion generator) and ``image_files`` (your
+folders)), ``swap`` (code swapping and CAE quality), ``manifold`` (the class-code manifold), ``erasure``
 (the class eraser of the individual code),
 ``paths`` (counterfactual paths), ``saliency_path`` (CAE saliency), ``saliency`` (every saliency method
 with one call: ``saliency.explain("occlusion", classifier, x)``), ``evaluate`` (every metric, each with
 its direction: ``evaluate.higher_is_better``), ``viz`` (figures),
-``baselines`` (baselines for attribution, the CAE counterfactual among them; notebook 07),
-``responsibility`` (several sufficient explanations of one decision; notebook 08), ``misclass``
+``baselines`` (baselines for attribution; notebook 07, with ``counterfactual_baseline``, ``scoring`` and
+``shortcut``), ``responsibility`` (several sufficient explanations of one decision; notebook 08, with
+``sufficiency`` and ``rex_adapter``), ``misclass``
 (counterfactuals of misclassified images; notebook 09), ``exercises`` (the notebooks' exercise checks),
 ``widgets`` (ipywidgets explorers; imports ipywidgets on use).
 """

@@ -39,7 +39,7 @@ from .conventions import DEFAULT_REPLACEMENT, Classifier, dilate, replacement, t
 from .data import check_images
 
 HIGHER_IS_BETTER: dict[str, bool] = {}   # metric name -> True (higher is better) / False (lower is better)
-# table columns (``baselines.score``, benchmarks/saliency.py) that report a registered metric under a key of their own
+# table columns (``scoring.score``, benchmarks/saliency.py) that report a registered metric under a key of their own
 REPORTED_AS = {"randomisation_top": "randomisation_similarity", "randomisation_all": "randomisation_similarity"}
 
 
@@ -176,7 +176,7 @@ def mask_mass(maps: torch.Tensor, masks: torch.Tensor, *, dilation: int = 0) -> 
 
     Not ``relevance_mass``: that one is Arras et al.'s localisation metric (positive relevance of a
     (B, 1, H, W) map, evidence masks checked, a map with nothing positive at chance). This one takes any
-    region (an empty one gives 0), any map or change (B, C, H, W) (e.g. ``baselines.counterfactual_change``)
+    region (an empty one gives 0), any map or change (B, C, H, W) (e.g. ``counterfactual_change``)
     and counts evidence for and against alike (|value|)."""
     m = dilate(masks.float(), dilation) > 0 if dilation else masks > 0
     a = maps.detach().abs().float().sum(1, keepdim=True)

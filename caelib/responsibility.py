@@ -37,6 +37,11 @@ explanations for image classifiers", arXiv 2309.14309; MultiReX / MultEX, whose 
 mid-grey would draw a lesion of its own; on mnist use -1, the black background).
 
 Images are (B, C, H, W) in [-1, 1]; masks are (H, W) or (E, H, W) booleans (True = revealed pixel).
+
+This module's one job is the algorithm. Notebook 08's other names are importable from here too
+(``rsp.sufficiency``, ``rsp.rex_explain_multiple``, ...): checking given regions and the hand-made black box
+``TwoSquares`` (``caelib.sufficiency``), the adapter to the reference tool rex-xai (``caelib.rex_adapter``) and
+the figure ``plot_explanations`` (``caelib.viz``).
 """
 
 from __future__ import annotations
@@ -52,10 +57,13 @@ from tqdm.auto import tqdm
 from .conventions import DEFAULT_REPLACEMENT, Classifier, device_of, evaluating, resolve_target
 from .conventions import replacement as _replacement
 from .data import check_images
+from .rex_adapter import REX_MISSING, rex_available, rex_explain_multiple
+from .sufficiency import TwoSquares, sufficiency
+from .viz import plot_explanations
 
 __all__ = ["ResponsibilityConfig", "MultiExplanation", "responsibility_map", "sufficient_explanations",
            "spotlight_explanations", "select_distinct", "trim", "dice", "explain_multiple", "lesion_landing",
-           "plot_explanations", "rex_available", "rex_explain_multiple", "sufficiency", "TwoSquares"]
+           "plot_explanations", "REX_MISSING", "rex_available", "rex_explain_multiple", "sufficiency", "TwoSquares"]
 
 
 @dataclass(frozen=True)
@@ -362,153 +370,6 @@ def explain_multiple(classifier: Classifier, x: torch.Tensor, target=None, *, re
     return out
 
 
-# ---- helpers for the notebook: sufficiency of given regions, and a black box with a known answer ------------
-
-@torch.no_grad()
-def sufficiency(classifier: Classifier, x: torch.Tensor, masks: torch.Tensor, target=None, *,
-                replacement=DEFAULT_REPLACEMENT) -> torch.Tensor:
-    """Does each region suffice alone? ``x`` (B, C, H, W), ``masks`` (B, M, H, W) (True / 1 = kept; the rest
-    becomes ``replacement``) -> (B, M) bool: the black box's top label on the kept region is ``target``
-    (None: its decision on ``x``)."""
-    check_images(x)
-    if masks.ndim != 4 or masks.shape[0] != len(x) or masks.shape[2:] != x.shape[2:]:
-        raise ValueError(f"expected masks (B, M, H, W) = ({len(x)}, M, {x.shape[2]}, {x.shape[3]}), got "
-                         f"{tuple(masks.shape)}; use masks[:, None] for one region per image")
-    dev = device_of(classifier)
-    with evaluating(classifier):
-        logits = classifier(x.to(dev)).cpu()
-        t = resolve_target(target, *logits.shape, default=logits.argmax(1))
-        base = _replacement(replacement, x)
-        keep = masks.bool()[:, :, None]                                                          # (B, M, 1, H, W)
-        mutants = torch.where(keep, x[:, None], base[:, None]).flatten(0, 1)                     # (B*M, C, H, W)
-        out = torch.cat([classifier(m.to(dev)).argmax(1).cpu() for m in mutants.split(512)])
-    return out.reshape(masks.shape[:2]) == t[:, None]
-
-
-class TwoSquares(torch.nn.Module):
-    """A hand-made black box with a known answer, for (B, 1, H, W) images in [-1, 1]: logits (B, 2), class 1
-    when square A **or** square B (``need_both=False``) / square A **and** square B (``need_both=True``) is
-    bright (mean over the square > 0.8, i.e. every pixel bright on a dark background). ``squares``: (y0, y1,
-    x0, x1) of A and B. The OR box has two minimal explanations (each square), the AND box one (both)."""
-
-    def __init__(self, need_both: bool = False, squares=((2, 5, 2, 5), (10, 13, 9, 12))) -> None:
-        super().__init__()
-        self.need_both, self.squares = need_both, tuple(tuple(s) for s in squares)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        means = torch.stack([x[:, 0, y0:y1, x0:x1].mean((1, 2)) for y0, y1, x0, x1 in self.squares], 1)  # (B, 2)
-        score = means.min(1).values if self.need_both else means.max(1).values
-        return torch.stack([torch.full_like(score, 0.8), score], 1)
-
-    def masks(self, size: int = 16) -> torch.Tensor:
-        """The squares as masks (2, size, size) bool."""
-        m = torch.zeros(len(self.squares), size, size, dtype=torch.bool)
-        for k, (y0, y1, x0, x1) in enumerate(self.squares):
-            m[k, y0:y1, x0:x1] = True
-        return m
-
-    def image(self, size: int = 16, seed: int = 0) -> torch.Tensor:
-        """One image (1, 1, size, size): a dark textured background with both squares bright."""
-        x = -1 + 0.6 * torch.rand(1, 1, size, size, generator=torch.Generator().manual_seed(seed))
-        return torch.where(self.masks(size).any(0), torch.ones(()), x)
-
-
-# ---- the reference tool ------------------------------------------------------------------------------------
-
-REX_MISSING = ("rex-xai is not installed. It is an optional, development-only reference (it pins numpy==1.26.4); "
-               "install it next to numpy 2 with `pip install --no-deps rex-xai==0.4.1 anytree onnxruntime "
-               "flatbuffers protobuf sqlalchemy tabulate toml` (README.md's set-up notes, environment.yml), or skip "
-               "the comparison.")
-
-
-def rex_available() -> bool:
-    """Whether the reference tool ``rex-xai`` can be imported."""
-    try:
-        import rex_xai.explanation.multi_explanation  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def rex_explain_multiple(classifier: Classifier, x: torch.Tensor, *, replacement=DEFAULT_REPLACEMENT, seed: int = 0,
-                         iters: int = 20, min_box_size: int = 2, spotlights: int = 10, spotlight_size: int = 6,
-                         spotlight_step: int = 2, max_dice: float = 0.1, batch_size: int = 64,
-                         progress: bool = True, **rex_args) -> list[MultiExplanation]:
-    """The same task run by the reference tool rex-xai 0.4.1 (Chockler et al.'s MultiSpotlight strategy), through
-    its Python API, for a side-by-side comparison (``benchmarks/multirex.py``, notebook 08).
-
-    rex-xai fills hidden pixels with a constant; here it fills them with NaN (its ``mask_value="none"``) and the
-    prediction function swaps every NaN for ``replacement``, so both tools see the same mutants. Its distinct
-    explanations are its own selection (``separate_by(max_dice)``, first clause, as its command line does).
-    ``rex_args``: further fields of rex-xai's ``CausalArgs`` (e.g. ``responsibility_style="additive"``).
-    Raises ImportError with the install line when rex-xai is absent. One image at a time (rex-xai's design)."""
-    try:
-        from rex_xai.explanation.multi_explanation import MultiExplanation as RexMulti
-        from rex_xai.explanation.rex import calculate_responsibility, predict_target
-        from rex_xai.input.config import CausalArgs
-        from rex_xai.input.input_data import Data
-        from rex_xai.responsibility.prediction import from_pytorch_tensor
-        from rex_xai.utils._utils import Strategy
-    except ImportError as err:
-        raise ImportError(REX_MISSING) from err
-    import contextlib
-    import io
-    import logging
-    import random
-
-    check_images(x)
-    logging.getLogger("ReX").setLevel(logging.ERROR)
-    bases = _replacement(replacement, x)
-    out = []
-    for i in tqdm(range(len(x)), desc="rex-xai", disable=not progress, leave=False):
-        calls = [0]
-        xi, base = x[i:i + 1], bases[i:i + 1]
-
-        @torch.no_grad()
-        def predict(mutants, target=None, raw=False, base=base):
-            m = mutants.reshape(-1, *xi.shape[1:])
-            m = torch.where(torch.isnan(m), base, m)
-            calls[0] += len(m)
-            with evaluating(classifier):
-                logits = classifier(m)
-            return torch.softmax(logits, 1) if raw else from_pytorch_tensor(logits, target=target)
-
-        args = CausalArgs()
-        args.gpu, args.seed, args.progress_bar, args.strategy = False, seed + i, False, Strategy.MultiSpotlight
-        args.mask_value, args.iters, args.min_box_size, args.chunk_size = "none", iters, min_box_size, min_box_size
-        args.spotlights, args.spotlight_size, args.spotlight_step = spotlights, spotlight_size, spotlight_step
-        args.batch_size, args.permitted_overlap = batch_size, max_dice
-        for key, value in rex_args.items():
-            if not hasattr(args, key):
-                raise ValueError(f"rex-xai's CausalArgs has no field {key!r}")
-            setattr(args, key, value)
-        random.seed(seed + i)
-        np.random.seed(seed + i)
-        torch.manual_seed(seed + i)
-        t0 = time.perf_counter()
-        with contextlib.redirect_stderr(io.StringIO()):      # rex-xai's own progress bars
-            data = Data(xi[0], [1, *xi.shape[1:]], "cpu", mode="RGB")
-            data.data = xi.clone()
-            data.set_mask_value(args.mask_value)
-            data.target = predict_target(data, args, predict)
-            maps, stats = calculate_responsibility(data, args, predict)
-            exp = RexMulti(maps, predict, data, args, stats)
-            error = None
-            try:
-                exp.extract()
-            except TypeError as err:   # rex-xai 0.4.1: a spotlight that grows over the whole image returns None
-                error = repr(err)
-            clauses = exp.separate_by(args.permitted_overlap)
-        seconds = time.perf_counter() - t0
-        cands = torch.stack([e.reshape(xi.shape[-2:]).bool().cpu() for e in exp.explanations]) \
-            if exp.explanations else torch.zeros(0, *xi.shape[-2:], dtype=torch.bool)
-        chosen = list(clauses[0]) if clauses else []
-        resp = torch.as_tensor(np.asarray(maps.get(data.target.classification))).reshape(xi.shape[-2:]).float()
-        out.append(MultiExplanation(resp, cands[chosen], cands, int(data.target.classification), calls[0], seconds,
-                                    {"error": error}))
-    return out
-
-
 def lesion_landing(explanations: torch.Tensor, lesion_masks: torch.Tensor, *, dilate: int = 1) -> torch.Tensor:
     """Which lesion each explanation lands on: (E,) ints, j when an explanation (E, H, W) touches lesion j
     (its mask (L, H, W) grown by ``dilate`` pixels) and no other lesion; -1 when it touches none or several."""
@@ -520,41 +381,3 @@ def lesion_landing(explanations: torch.Tensor, lesion_masks: torch.Tensor, *, di
     grown = grow(lesion_masks[None], dilate)[0] > 0
     touch = (explanations[:, None].bool() & grown[None]).flatten(2).any(2)                # (E, L)
     return torch.where(touch.sum(1) == 1, touch.float().argmax(1), torch.full((len(explanations),), -1))
-
-
-def plot_explanations(x: torch.Tensor, result: MultiExplanation, *, lesion_masks: torch.Tensor | None = None,
-                      axes=None, title: str | None = None):
-    """One image (C, H, W) in [-1, 1]: the image, its responsibility map and each explanation (the revealed
-    pixels on a dim copy of the image), lesion outlines in cyan. ``axes``: a sequence of 2 + E axes (or None)."""
-    import matplotlib.pyplot as plt
-
-    from .data import to_display
-
-    e = len(result.explanations)
-    if axes is None:
-        fig, axes = plt.subplots(1, 2 + e, figsize=(2.2 * (2 + e), 2.6), squeeze=False)
-        axes = axes[0]
-    fig = axes[0].figure
-    img = to_display(x).mean(0).cpu().numpy()
-    panels = [(img, "gray", "image"), (result.responsibility.numpy(), "magma", "responsibility")]
-    for k, m in enumerate(result.explanations):
-        panels.append((np.where(m.numpy(), img, 0.25 * img), "gray", f"explanation {k + 1} ({int(m.sum())} px)"))
-    for ax, (a, cmap, name) in zip(axes, panels):
-        im = ax.imshow(a, cmap=cmap, vmin=0 if cmap == "gray" else None, vmax=1 if cmap == "gray" else None)
-        if cmap != "gray":
-            cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
-            cb.ax.tick_params(labelsize=8)
-        if lesion_masks is not None:
-            for lm in lesion_masks:
-                ax.contour(lm.numpy(), levels=[0.5], colors="cyan", linewidths=0.7)
-        ax.set_title(name, fontsize=8)
-        ax.axis("off")
-    if title:
-        fig.suptitle(title, fontsize=9)
-    if lesion_masks is not None:
-        from matplotlib.lines import Line2D
-
-        axes[0].legend(handles=[Line2D([], [], color="cyan", label="evidence (lesions)")], fontsize=8,
-                       loc="upper center", bbox_to_anchor=(0.5, -0.02), frameon=False)
-    fig.tight_layout()
-    return fig

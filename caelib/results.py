@@ -5,7 +5,7 @@ render it as HTML; nothing is printed as Markdown text). The cells show the mean
 interval is known it is the cell's tooltip (hover over a cell). Column titles carry the metric's direction
 (↑ higher is better, ↓ lower is better) and the best value of each column with a direction is bold.
 
-- :func:`scores_table`: ``{row: {metric: per-image values}}`` (what ``caelib.baselines.score`` and
+- :func:`scores_table`: ``{row: {metric: per-image values}}`` (what ``caelib.scoring.score`` and
   ``caelib.evaluate`` return) as a table of means with their intervals;
 - :func:`benchmark_rows` / :func:`benchmark_table`: a CSV of ``benchmarks/results/`` (long format: one row per
   method and metric), read back and pivoted to one row per method;
@@ -21,8 +21,8 @@ import math
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from .baselines import COLUMN_TITLES
 from .claims import table
+from .scoring import COLUMN_TITLES
 
 __all__ = ["RESULTS", "benchmark_rows", "benchmark_table", "benchmark_value", "column_title", "recorded_table",
            "scores_table"]

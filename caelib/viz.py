@@ -5,6 +5,14 @@ Compute lives in the stage modules (``swap``, ``manifold``, ``paths``); this mod
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
+    from .responsibility import MultiExplanation
+
+
 # ---- encoding (notebook 02) -------------------------------------------------------------------------
 
 def show_images(rows, *, row_titles=None, col_titles=None, size: float = 1.3, cmap: str = "gray"):
@@ -604,6 +612,121 @@ def plot_saliency_grid(x, maps, *, masks=None, titles=None, size: float = 1.2, t
         axes[1 + r, 0].set_ylabel(name, fontsize=8)
     if title:
         fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+# ---- counterfactual baselines (notebook 07) ----------------------------------------------------------
+
+def plot_baselines(x: torch.Tensor, baselines: dict[str, torch.Tensor], *, maps: dict[str, torch.Tensor] | None = None,
+                   size: float = 1.2, title: str | None = None):
+    """Images (first column) and, per baseline name, the baseline image (and under it, with ``maps``, the map
+    from that baseline): one row per image. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    names = list(baselines)
+    n = len(x)
+    rows = n * (2 if maps else 1)
+    fig, axes = plt.subplots(rows, len(names) + 1, figsize=(size * (len(names) + 1), size * rows), squeeze=False)
+    for i in range(n):
+        r = i * (2 if maps else 1)
+        axes[r, 0].imshow(x[i].mean(0), cmap="gray", vmin=-1, vmax=1)
+        axes[r, 0].set_ylabel(f"image {i}", fontsize=8)
+        for j, name in enumerate(names, start=1):
+            axes[r, j].imshow(baselines[name][i].mean(0), cmap="gray", vmin=-1, vmax=1)
+            if i == 0:
+                axes[r, j].set_title(name, fontsize=8)
+            if maps:
+                m = maps[name][i, 0].detach()
+                im = axes[r + 1, j].imshow((m / max(float(m.abs().max()), 1e-12)).cpu().numpy(), cmap="magma",
+                                           vmin=0, vmax=1)
+        if maps:
+            axes[r + 1, 0].axis("off")
+            axes[r + 1, 0].text(0.5, 0.5, "map\n(/ its max)", ha="center", va="center", fontsize=8)
+            add_colourbar(axes[r + 1, -1], im)
+    for ax in axes.flat:
+        ax.set_xticks([]), ax.set_yticks([])
+    axes[0, 0].set_title("image", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_counterfactual_changes(x: torch.Tensor, changes: dict[str, torch.Tensor], *, masks: dict[str, torch.Tensor]
+                                | None = None, size: float = 1.5, title: str | None = None,
+                                mask_labels: dict[str, str] | None = None):
+    """Images (first row) and, one row per name of ``changes``, a change map (B, 1, H, W) such as
+    ``counterfactual_change``; ``masks`` {colour: (B, 1, H, W)} are outlined on the maps (e.g. ``{"red": marker,
+    "cyan": lesion}``), named in a legend by ``mask_labels`` {colour: name}. One column per image, one colour
+    bar per row. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    n, names = len(x), list(changes)
+    vmax = {name: max(float(changes[name][:n].max()), 1e-6) for name in names}   # one scale per row
+    fig, axes = plt.subplots(1 + len(names), n, figsize=(size * n, size * (1 + len(names))), squeeze=False)
+    for i in range(n):
+        axes[0, i].imshow(x[i].mean(0), cmap="gray", vmin=-1, vmax=1)
+        for r, name in enumerate(names, start=1):
+            im = axes[r, i].imshow(changes[name][i, 0].detach().cpu().numpy(), cmap="magma", vmin=0, vmax=vmax[name])
+            for colour, m in (masks or {}).items():
+                axes[r, i].contour(m[i, 0], levels=[0.5], colors=colour, linewidths=0.8)
+            if i == n - 1:
+                add_colourbar(axes[r, i], im, "|x_cf - x|")
+    for ax, label in zip(axes[:, 0], ["image"] + names):
+        ax.set_ylabel(label, fontsize=8)
+    for ax in axes.flat:
+        ax.set_xticks([]), ax.set_yticks([])
+    if title:
+        fig.suptitle(title, fontsize=9)
+    if mask_labels:
+        from matplotlib.lines import Line2D
+
+        fig.legend(handles=[Line2D([], [], color=c, label=mask_labels.get(c, c)) for c in (masks or {})],
+                   loc="lower center", ncol=len(masks or {}), fontsize=8, frameon=False)
+        fig.tight_layout(rect=(0, 0.06, 1, 1))
+    else:
+        fig.tight_layout()
+    return fig
+
+
+# ---- several explanations of one decision (notebook 08) ----------------------------------------------
+
+def plot_explanations(x: torch.Tensor, result: MultiExplanation, *, lesion_masks: torch.Tensor | None = None,
+                      axes=None, title: str | None = None):
+    """One image (C, H, W) in [-1, 1]: the image, its responsibility map and each explanation (the revealed
+    pixels on a dim copy of the image), lesion outlines in cyan. ``axes``: a sequence of 2 + E axes (or None)."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from .data import to_display
+
+    e = len(result.explanations)
+    if axes is None:
+        fig, axes = plt.subplots(1, 2 + e, figsize=(2.2 * (2 + e), 2.6), squeeze=False)
+        axes = axes[0]
+    fig = axes[0].figure
+    img = to_display(x).mean(0).cpu().numpy()
+    panels = [(img, "gray", "image"), (result.responsibility.numpy(), "magma", "responsibility")]
+    for k, m in enumerate(result.explanations):
+        panels.append((np.where(m.numpy(), img, 0.25 * img), "gray", f"explanation {k + 1} ({int(m.sum())} px)"))
+    for ax, (a, cmap, name) in zip(axes, panels):
+        im = ax.imshow(a, cmap=cmap, vmin=0 if cmap == "gray" else None, vmax=1 if cmap == "gray" else None)
+        if cmap != "gray":
+            cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
+            cb.ax.tick_params(labelsize=8)
+        if lesion_masks is not None:
+            for lm in lesion_masks:
+                ax.contour(lm.numpy(), levels=[0.5], colors="cyan", linewidths=0.7)
+        ax.set_title(name, fontsize=8)
+        ax.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    if lesion_masks is not None:
+        from matplotlib.lines import Line2D
+
+        axes[0].legend(handles=[Line2D([], [], color="cyan", label="evidence (lesions)")], fontsize=8,
+                       loc="upper center", bbox_to_anchor=(0.5, -0.02), frameon=False)
     fig.tight_layout()
     return fig
 
