@@ -466,7 +466,8 @@ def idea(stage: str, *, dataset: str | None = None, index: int = 0, seed: int = 
         raise ValueError(f"no diagram for stage {stage!r}; stages: {', '.join(STAGES)}")
     if dataset is None:
         dataset = "mnist" if stage == "misclass" else "lesions"
-    torch.manual_seed(seed)
-    with torch.no_grad() if stage != "baselines" else nullcontext():
-        return _DRAW[stage](dataset, index, seed)
+    with torch.random.fork_rng(devices=[]):   # the notebook's own seed stays as it set it
+        torch.manual_seed(seed)
+        with torch.no_grad() if stage != "baselines" else nullcontext():
+            return _DRAW[stage](dataset, index, seed)
 

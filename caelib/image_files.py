@@ -122,13 +122,20 @@ def save_image_folder(ds: ImageDataset, root: str | Path, *, folder_names: Seque
     position in ``ds``, 5 digits), the layout ``load_dataset("folder", root=...)`` reads back.
 
     ``folder_names``: the sub-folder of each class instead of its name, e.g. ``("trainA", "trainB")`` for
-    the A/B layout of the original CAE code. Refuses to replace existing files unless ``overwrite``.
+    the A/B layout of the original CAE code; otherwise a class name's path separators become "-"
+    (Fashion-MNIST's "T-shirt/top" is written to ``T-shirt-top/``). Refuses to replace existing files unless
+    ``overwrite``.
     Returns the paths written, in dataset order. Taught in notebook 10."""
     from PIL import Image
 
-    names = tuple(folder_names) if folder_names is not None else ds.class_names
+    names = tuple(folder_names) if folder_names is not None else tuple(
+        str(n).replace("/", "-").replace("\\", "-") for n in ds.class_names)
     if len(names) != ds.num_classes:
         raise ValueError(f"folder_names needs one name per class ({ds.num_classes}), got {len(names)}")
+    bad = [n for n in names if not n or n in (".", "..") or "/" in n or "\\" in n]
+    if bad or len(set(names)) != len(names):
+        raise ValueError(f"folder names must be distinct single folder names, got {list(names)}; pass "
+                         "folder_names=(...) with one plain name per class")
     root = Path(root)
     paths = [root / names[int(y)] / f"{i:05d}.png" for i, y in enumerate(ds.labels)]
     existing = [p for p in paths if p.exists()]

@@ -313,6 +313,8 @@ def verdict(cae: CAE, classifier: Classifier, test, *, n: int | None = 500, seed
     code changes the output. Each guard says what to try when it is not met. Backs ``train_cae(..., test=,
     classifier=)``'s ``TrainResult.verdict`` and the table at the end of ``python -m caelib train-cae``.
     The numbers are those of :func:`quality_report` (``bars``: other values for ``VERDICT_BARS``)."""
+    from .train import CRITIC_WEIGHT
+
     b = {**VERDICT_BARS, **(bars or {})}
     x, y, _ = _sample(test, n, seed)
     k = cae.config.num_classes
@@ -349,12 +351,13 @@ def verdict(cae: CAE, classifier: Classifier, test, *, n: int | None = 500, seed
         guards += [
             Guard("flip_mean", "swap flip rate, mean over class pairs", right["mean"], ">=", b["flip_mean"],
                   f"swaps do not take the class-code donor's class often enough: {train_more}; {more_data}; a "
-                  "louder class head on swaps (--swap-class-weight 5) or a louder black-box critic (--critic 3; "
-                  "train-cae uses 1 when given --classifier)"),
+                  "louder class head on swaps (--swap-class-weight 5) or a louder black-box critic (train-cae "
+                  f"uses --critic {CRITIC_WEIGHT:g} when given --classifier: try {2 * CRITIC_WEIGHT:g})"),
             Guard("flip_worst", f"swap flip rate, worst class pair ({w_name})",
                   right["worst"] if pairs else float("nan"), ">=", b["flip_worst"],
                   f"the CAE cannot yet turn {w_name} (individual code -> class code): {train_more}; more images "
-                  "of both classes; a louder black-box critic (--critic 3); check how well the black box tells the "
+                  "of both classes; a louder black-box critic (--critic "
+                  f"{2 * CRITIC_WEIGHT:g}); check how well the black box tells the "
                   "two apart"),
         ]
         effect = report["class_code_effect"]

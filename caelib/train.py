@@ -412,9 +412,11 @@ def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig 
     cae.to(dev).train(), disc.to(dev).train()
     to_training_layout(cae, disc)
     images, labels = images.to(dev), labels.to(dev)
+    critic_grads = []   # the black box's own requires_grad flags, given back after training
     if critic is not None:
         critic = critic.to(dev).eval()
         for p in critic.parameters():
+            critic_grads.append((p, p.requires_grad))
             p.requires_grad_(False)
     w = config.weights
     gen_step = distributed.wrap(GeneratorStep(cae, disc, critic), dev)
@@ -483,6 +485,8 @@ def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig 
             t0 = time.perf_counter()
             save(checkpoint)
     bar.close()
+    for p, flag in critic_grads:
+        p.requires_grad_(flag)
     seconds += time.perf_counter() - t0
     cae.eval(), disc.eval()
     plain = torch.contiguous_format

@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
+import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 
@@ -49,3 +50,13 @@ def test_idea_draws_a_readable_figure_quickly(stage):
 def test_unknown_stage_names_the_stages():
     with pytest.raises(ValueError, match="stages: data, encoding"):
         diagrams.idea("swapping")
+
+
+def test_a_diagram_leaves_the_notebooks_seed_alone() -> None:
+    import matplotlib.pyplot as plt
+
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    plt.close(diagrams.idea("swap"))
+    assert torch.equal(torch.rand(3), expected)

@@ -130,3 +130,15 @@ def test_cli_with_a_user_model_file(lesions, tmp_path: Path, capsys) -> None:
     code = main(["explain", images[0], "--cae", str(cae), "--classifier", f"{tmp_path / 'user_model.py'}:nothing",
                  "--out", str(tmp_path / "ex2"), "--quiet"])
     assert code == 2 and "has no function nothing" in capsys.readouterr().err
+
+
+def test_a_class_name_with_a_slash_is_written_as_one_folder(tmp_path) -> None:
+    from caelib.data import ImageDataset, load_dataset, save_image_folder
+
+    ds = ImageDataset(torch.zeros(4, 1, 8, 8), torch.tensor([0, 1, 0, 1]), class_names=("T-shirt/top", "Shirt"))
+    save_image_folder(ds, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Shirt", "T-shirt-top"]
+    back = load_dataset("folder", "train", root=tmp_path, image_size=8, test_fraction=0.5)
+    assert back.class_names == ("Shirt", "T-shirt-top")
+    with pytest.raises(ValueError, match="distinct single folder names"):
+        save_image_folder(ds, tmp_path / "b", folder_names=("a", "a"))

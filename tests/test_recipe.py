@@ -97,3 +97,13 @@ def test_training_with_the_recipe_resumes_exactly(tmp_path) -> None:
     resumed = train_cae(ds, cfg, config, critic=black_box, checkpoint=ck, progress=False)
     for (name, a), b in zip(whole.cae.state_dict().items(), resumed.cae.state_dict().values()):
         assert torch.equal(a, b), name
+
+
+def test_training_gives_the_black_box_back_as_it_was() -> None:
+    g = torch.Generator().manual_seed(0)
+    ds = ImageDataset(torch.rand(16, 1, 8, 8, generator=g) * 2 - 1, torch.arange(2).repeat(8), class_names=("a", "b"))
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 2))
+    black_box = caelib.as_black_box(model, num_classes=2)
+    train_cae(ds, CAEConfig(image_size=8, channels=1, num_classes=2, width=4),
+              recipe(len(ds), black_box=True, steps=1, batch_size=2), critic=black_box, progress=False)
+    assert all(p.requires_grad for p in model.parameters())    # the user can go on training it
