@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import inspect
 import json
 import os
 import sys
@@ -32,7 +33,14 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from .train import AUGMENT_BELOW, CRITIC_WEIGHT
+from .cae import CAEConfig
+from .classifier import ClassifierConfig, train_classifier
+from .train import AUGMENT_BELOW, CRITIC_WEIGHT, TrainConfig
+
+
+def _default(function: Callable, name: str) -> Any:
+    """A keyword argument's default in the library, so that the command line cannot drift from it."""
+    return inspect.signature(function).parameters[name].default
 
 PROG = "caelib"
 EXIT_BAD_INPUT = 2
@@ -541,9 +549,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="classifier checkpoint to write (.pt)")
     p.add_argument("--epochs", type=whole(1), help="passes over the training images (default: about 1,500 steps, "
                    "8 to 40 epochs: more for small sets)")
-    p.add_argument("--batch-size", type=whole(1), default=64)
-    p.add_argument("--lr", type=positive, default=1e-2, help="peak learning rate (one-cycle)")
-    p.add_argument("--width", type=whole(1), default=8, help="channels of the first stage")
+    p.add_argument("--batch-size", type=whole(1), default=_default(train_classifier, "batch_size"))
+    p.add_argument("--lr", type=positive, default=_default(train_classifier, "lr"),
+                   help="peak learning rate (one-cycle)")
+    p.add_argument("--width", type=whole(1), default=ClassifierConfig.width, help="channels of the first stage")
     p.add_argument("--augment", type=whole(0), default=2, help="random shifts of up to this many pixels")
     p.add_argument("--flips", action="store_true", help="random flips (only if the class ignores orientation)")
     p.add_argument("--seed", type=int, default=0)
@@ -558,13 +567,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(p)
     p.add_argument("--out", type=Path, required=True, help="checkpoint (.pt): written every --checkpoint-every "
                    "steps; if it exists, training resumes from it")
-    p.add_argument("--steps", type=whole(1), default=2000, help="training steps (default 2000; caelib's shipped "
+    p.add_argument("--steps", type=whole(1), default=TrainConfig.steps, help=f"training steps (default "
+                   f"{TrainConfig.steps}; caelib's shipped "
                    "CAEs use 1500-3000)")
-    p.add_argument("--batch-size", type=whole(1), default=32, help="pairs per step (per process under torchrun)")
-    p.add_argument("--lr", type=positive, default=1e-3)
-    p.add_argument("--width", type=whole(1), default=8, help="CAE width (channels after the first conv)")
-    p.add_argument("--class-dim", type=whole(1), default=8, help="length of the class code")
-    p.add_argument("--indiv-downs", type=int, default=2, choices=(1, 2, 3), help="downsamplings of the individual "
+    p.add_argument("--batch-size", type=whole(1), default=TrainConfig.batch_size,
+                   help="pairs per step (per process under torchrun)")
+    p.add_argument("--lr", type=positive, default=TrainConfig.lr)
+    p.add_argument("--width", type=whole(1), default=CAEConfig.width, help="CAE width (channels after the first conv)")
+    p.add_argument("--class-dim", type=whole(1), default=CAEConfig.class_dim, help="length of the class code")
+    p.add_argument("--indiv-downs", type=int, default=CAEConfig.indiv_downs, choices=(1, 2, 3),
+                   help="downsamplings of the individual "
                    "code (1: a finer map that keeps thin structures; default 2)")
     p.add_argument("--swap-class-weight", type=non_negative, default=1.0, help="weight of the loss that gives a "
                    "swap its class-code donor's class (the shipped lesions CAE uses 5 for small evidence)")

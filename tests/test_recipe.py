@@ -107,3 +107,22 @@ def test_training_gives_the_black_box_back_as_it_was() -> None:
     train_cae(ds, CAEConfig(image_size=8, channels=1, num_classes=2, width=4),
               recipe(len(ds), black_box=True, steps=1, batch_size=2), critic=black_box, progress=False)
     assert all(p.requires_grad for p in model.parameters())    # the user can go on training it
+
+
+def test_command_line_defaults_are_the_librarys() -> None:
+    from caelib.classifier import train_classifier
+    from caelib.cli import build_parser
+
+    parser = build_parser()
+    cae_args = parser.parse_args(["train-cae", "--dataset", "digits", "--out", "x.pt"])
+    config, arch = caelib.TrainConfig(), caelib.CAEConfig()
+    assert (cae_args.steps, cae_args.batch_size, cae_args.lr) == (config.steps, config.batch_size, config.lr)
+    assert (cae_args.width, cae_args.class_dim, cae_args.indiv_downs) == (arch.width, arch.class_dim,
+                                                                         arch.indiv_downs)
+    assert cae_args.critic is None and cae_args.augment == "auto"      # chosen by caelib.recipe
+    clf_args = parser.parse_args(["train-classifier", "--dataset", "digits", "--out", "x.pt"])
+    import inspect
+
+    library = inspect.signature(train_classifier).parameters
+    assert clf_args.epochs is None and library["epochs"].default is None    # both: auto_epochs
+    assert (clf_args.batch_size, clf_args.lr) == (library["batch_size"].default, library["lr"].default)
