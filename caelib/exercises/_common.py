@@ -43,6 +43,14 @@ def close(answer: Any, truth: Any, what: str, *, atol: float = 1e-4, rtol: float
         raise WrongAnswer(f"{what} is not what the data give{': ' + hint if hint else ''}")
 
 
+def close_pair(answer: Any, truths: tuple[Any, Any], names: tuple[str, str], *, atol: float,
+               hints: tuple[str, str]) -> None:
+    """An answer of two numbers ``(a, b)``, each close to its truth (``close``), with a hint for each."""
+    got = pair(answer, ", ".join(names))
+    for value, truth, name, hint in zip(got, truths, names, hints):
+        close(value, truth, name, atol=atol, hint=hint)
+
+
 def same_ints(answer: Any, truth: torch.Tensor, what: str, *, agree: float = 1.0, hint: str = "") -> None:
     """Raise unless the integer tensor ``answer`` has ``truth``'s shape and agrees on at least ``agree`` of it."""
     if not isinstance(answer, torch.Tensor):

@@ -8,7 +8,7 @@ import functools
 import torch
 
 from . import exercise
-from ._common import close, data, demo, models, pair, same_ints, swapped
+from ._common import close_pair, data, demo, models, pair, same_ints, swapped
 
 
 @functools.lru_cache(maxsize=None)
@@ -44,11 +44,9 @@ def _wrong_chance():
 @exercise("06.1", "The random map's mean top-k IoU and the chance level a / (2 - a).",
           demo_right=demo(_chance, _ctx_chance), demo_wrong=_wrong_chance)
 def check_chance(answer, *, random_map, masks):
-    iou_random, iou_chance = pair(answer, "iou_random, iou_chance")
-    truth_iou, truth_chance = _chance(random_map, masks)
-    close(iou_random, truth_iou, "iou_random", atol=1e-5, hint="the mean of ev.topk_iou(random map, masks)")
-    close(iou_chance, truth_chance, "iou_chance", atol=1e-5, hint="a is each mask's area share (mean over its "
-          "pixels); average a / (2 - a) over the images")
+    close_pair(answer, _chance(random_map, masks), ("iou_random", "iou_chance"), atol=1e-5,
+               hints=("the mean of ev.topk_iou(random map, masks)", "a is each mask's area share (mean over its "
+                      "pixels); average a / (2 - a) over the images"))
 
 
 def _aurocs(saliency_map, masks):
@@ -70,11 +68,9 @@ def _ctx_auroc():
 @exercise("06.2", "Mask AUROC of the gradient map, raw and blurred by 2 pixels.",
           demo_right=demo(_aurocs, _ctx_auroc), demo_wrong=demo(_aurocs, _ctx_auroc, swapped))
 def check_aurocs(answer, *, saliency_map, masks):
-    auroc_raw, auroc_smooth = pair(answer, "auroc_raw, auroc_smooth")
-    truth_raw, truth_smooth = _aurocs(saliency_map, masks)
-    close(auroc_raw, truth_raw, "auroc_raw", atol=1e-4, hint="ev.mask_auroc of the gradient map as it is")
-    close(auroc_smooth, truth_smooth, "auroc_smooth", atol=1e-4, hint="ev.mask_auroc of the gradient map after "
-          "gaussian_blur(..., 2.0)")
+    close_pair(answer, _aurocs(saliency_map, masks), ("auroc_raw", "auroc_smooth"), atol=1e-4,
+               hints=("ev.mask_auroc of the gradient map as it is", "ev.mask_auroc of the gradient map after "
+                      "gaussian_blur(..., 2.0)"))
 
 
 def _flips(cae, classifier, broken, x, reference):
