@@ -166,12 +166,13 @@ def train_classifier(
     ``torch.Generator`` seeded with ``seed``, so on the CPU two runs from the same initial weights give
     the same weights. Each history entry: ``{"epoch", "loss", "accuracy", "lr", "seconds"}``.
     """
-    images, labels = _tensors(train_ds)
-    if epochs is None and isinstance(batch_size, int) and not isinstance(batch_size, bool) and batch_size >= 1:
-        epochs = auto_epochs(len(labels), batch_size)
-    for name, value, low in (("batch_size", batch_size, 1), ("epochs", epochs, 1), ("augment", augment, 0)):
+    given_epochs = 1 if epochs is None else epochs   # None: resolved once batch_size is known to be valid
+    for name, value, low in (("batch_size", batch_size, 1), ("epochs", given_epochs, 1), ("augment", augment, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ValueError(f"{name} must be a whole number >= {low}, got {value!r}")
+    images, labels = _tensors(train_ds)
+    if epochs is None:
+        epochs = auto_epochs(len(labels), batch_size)
     if not lr > 0:
         raise ValueError(f"lr must be > 0, got {lr!r}")
     dev = resolve_device(device)

@@ -18,6 +18,7 @@ import torch
 from .cae import CAE
 from .classifier import predict_proba
 from .conventions import Classifier, dilate, evaluating  # noqa: F401  (swap.dilate: notebook 03)
+from .train import CRITIC_WEIGHT
 
 
 @torch.no_grad()
@@ -296,10 +297,14 @@ class Verdict:
                 "summary": self.summary(), "guards": [g.as_dict() for g in self.guards]}
 
 
-def rates_on(cae: CAE, classifier: Classifier, x: torch.Tensor, y: torch.Tensor, seed: int = 0) -> dict:
+def rates_on(cae: CAE, classifier: Classifier, x: torch.Tensor, y: torch.Tensor, seed: int = 0,
+             decisions: torch.Tensor | None = None) -> dict:
     """``flip_rates`` of swaps whose class-code donors the black box classifies correctly (``swap_confusion``
-    with ``donors``): whether the CAE carries a class's features as the black box sees them."""
-    right = predict_proba(classifier, x).argmax(1) == y
+    with ``donors``): whether the CAE carries a class's features as the black box sees them. ``decisions``: the
+    black box's classes for ``x`` when already computed."""
+    if decisions is None:
+        decisions = predict_proba(classifier, x).argmax(1)
+    right = decisions == y
     return flip_rates(swap_confusion(cae, classifier, x, y, n_per_pair=200, seed=seed, donors=right))
 
 
@@ -313,13 +318,12 @@ def verdict(cae: CAE, classifier: Classifier, test, *, n: int | None = 500, seed
     code changes the output. Each guard says what to try when it is not met. Backs ``train_cae(..., test=,
     classifier=)``'s ``TrainResult.verdict`` and the table at the end of ``python -m caelib train-cae``.
     The numbers are those of :func:`quality_report` (``bars``: other values for ``VERDICT_BARS``)."""
-    from .train import CRITIC_WEIGHT
-
     b = {**VERDICT_BARS, **(bars or {})}
     x, y, _ = _sample(test, n, seed)
     k = cae.config.num_classes
     names = list(class_names) if class_names is not None else [str(c) for c in range(k)]
-    acc = float((predict_proba(classifier, x).argmax(1) == y).float().mean())
+    decisions = predict_proba(classifier, x).argmax(1)
+    acc = float((decisions == y).float().mean())
     majority = float(torch.bincount(y, minlength=k).max()) / max(len(y), 1)
     present = len(torch.unique(y))
     more_data = ("more training images (a larger folder, or raise --max-images; with a few hundred images a CAE "
@@ -341,7 +345,7 @@ def verdict(cae: CAE, classifier: Classifier, test, *, n: int | None = 500, seed
         # The guards take class codes from donors the black box classifies correctly: a donor it misreads
         # shows it another class's features, and a faithful swap carries those (swaps follow the donor's
         # decision). quality_report's rates (every donor) stay in the report as flip_mean / flip_worst.
-        right = rates_on(cae, classifier, x, y, seed)
+        right = rates_on(cae, classifier, x, y, seed, decisions)
         report.update({"flip_mean_right_donors": right["mean"], "flip_worst_right_donors": right["worst"],
                        "flip_per_pair_right_donors": {f"{a}->{c}": v for (a, c), v in right["per_pair"].items()}})
         pairs = {key: v for key, v in report["flip_per_pair_right_donors"].items() if np.isfinite(v)}

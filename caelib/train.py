@@ -204,9 +204,11 @@ def _l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def generator_losses(cae: CAE, disc: Discriminator, xa, xb, ya, yb, critic: Callable | None = None,
-                     augment: Callable | None = None) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+                     augment: Callable | None = None,
+                     critic_recon: bool = True) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """All generator loss terms for one batch of pairs; returns (named losses, the swaps). ``augment``: applied
-    to what the discriminator sees (``diff_augment``)."""
+    to what the discriminator sees (``diff_augment``). ``critic_recon``: with a ``critic``, also its term on the
+    reconstructions (two more black-box passes; off when its weight is 0)."""
     x = torch.cat([xa, xb])                                  # (2B, C, H, W)
     y = torch.cat([ya, yb])
     s, c = cae.class_encoder(x), cae.indiv_code(x)           # (2B, D), (2B, Ci, h, w)
@@ -230,13 +232,15 @@ def generator_losses(cae: CAE, disc: Discriminator, xa, xb, ya, yb, critic: Call
         "same_swap": _l1(x_sw[same], x[same]) if same.any() else x.new_zeros(()),
         "minimal_change": _l1(x_sw[~same], x_rec[~same].detach()) if (~same).any() else x.new_zeros(()),
     }
-    if critic is not None:
+    if critic is not None and critic_recon:
         logits = critic(torch.cat([x_sw, x_rec]))
         with torch.no_grad():
             decided = F.softmax(critic(x), 1)
         sw_logits, rec_logits = logits.split(len(x_sw))
         losses["critic"] = F.cross_entropy(sw_logits, y_sw)
         losses["critic_recon"] = F.kl_div(F.log_softmax(rec_logits, 1), decided, reduction="batchmean")
+    elif critic is not None:
+        losses["critic"] = F.cross_entropy(critic(x_sw), y_sw)
     return losses, x_sw
 
 
@@ -259,14 +263,15 @@ class GeneratorStep(nn.Module):
     """The generator's forward pass (``generator_losses``) as one module, so that DistributedDataParallel
     can wrap it: its parameters are the CAE's; the discriminator and the critic are used, not owned."""
 
-    def __init__(self, cae: CAE, disc: Discriminator, critic: Callable | None = None):
+    def __init__(self, cae: CAE, disc: Discriminator, critic: Callable | None = None, critic_recon: bool = True):
         super().__init__()
         self.cae = cae
         self.frozen = (disc, critic)  # a tuple: not registered as submodules, so DDP leaves them alone
+        self.critic_recon = critic_recon
 
     def forward(self, xa, xb, ya, yb, augment=None):
         disc, critic = self.frozen
-        return generator_losses(self.cae, disc, xa, xb, ya, yb, critic, augment)
+        return generator_losses(self.cae, disc, xa, xb, ya, yb, critic, augment, self.critic_recon)
 
 
 class DiscriminatorStep(nn.Module):
@@ -419,7 +424,7 @@ def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig 
             critic_grads.append((p, p.requires_grad))
             p.requires_grad_(False)
     w = config.weights
-    gen_step = distributed.wrap(GeneratorStep(cae, disc, critic), dev)
+    gen_step = distributed.wrap(GeneratorStep(cae, disc, critic, critic_recon=w.critic_recon != 0), dev)
     disc_step = distributed.wrap(DiscriminatorStep(disc), dev)
 
     def save(path):

@@ -242,6 +242,9 @@ def test_loss_weights_are_named_and_used():
     assert set(losses) == names
     with_critic, _ = generator_losses(cae, disc, x, x.flip(0), y, y, critic=lambda z: z.flatten(1)[:, :2])
     assert set(with_critic) == names | critic_terms
+    swaps_only, _ = generator_losses(cae, disc, x, x.flip(0), y, y, critic=lambda z: z.flatten(1)[:, :2],
+                                     critic_recon=False)   # a critic_recon weight of 0: no extra black-box passes
+    assert set(swaps_only) == names | {"critic"}
 
 
 def test_minimal_change_is_the_cross_class_swaps_distance_to_their_reconstruction():
