@@ -29,7 +29,7 @@ from pathlib import Path
 import browser_helpers as bh
 import pytest
 
-from caelib import site
+from caelib import site, site_project
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -275,7 +275,7 @@ def _title(name: str) -> str:
     """The heading a page must carry: the notebook's first '# ' heading, README's title for the index."""
     if name == "index":
         return next(ln[2:].strip() for ln in (ROOT / "README.md").read_text().splitlines() if ln.startswith("# "))
-    return site._title_of(ROOT / "notebooks" / f"{name}.ipynb")
+    return site_project._title_of(ROOT / "notebooks" / f"{name}.ipynb")
 
 
 @pytest.mark.browser
