@@ -146,7 +146,7 @@ def auto_epochs(n_images: int, batch_size: int) -> int:
 
 def train_classifier(
     model: nn.Module,
-    train_ds: Any,
+    dataset: Any,
     *,
     epochs: int | None = None,
     batch_size: int = 64,
@@ -158,8 +158,10 @@ def train_classifier(
     flips: bool = False,
     progress: bool = True,
 ) -> list[dict[str, float]]:
-    """Train ``model`` with AdamW and a one-cycle learning rate on cross-entropy; returns per-epoch history.
+    """Train ``model`` on ``dataset`` (AdamW, one-cycle learning rate, cross-entropy); returns per-epoch history.
 
+    The trainers' shape, shared with ``caelib.train_cae``: ``dataset`` and ``model`` (yours to build, so required
+    and first here), both accepted by keyword; the model is trained in place.
     ``epochs``: None = ``auto_epochs`` (about 1,500 steps, 8 to 40 epochs: more epochs for fewer images).
     ``augment``: maximum random shift in pixels (0 = none); ``flips``: random left-right and up-down
     flips (only for data whose class does not depend on orientation). Shuffling and augmentation use a
@@ -170,7 +172,7 @@ def train_classifier(
     for name, value, low in (("batch_size", batch_size, 1), ("epochs", given_epochs, 1), ("augment", augment, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ValueError(f"{name} must be a whole number >= {low}, got {value!r}")
-    images, labels = _tensors(train_ds)
+    images, labels = _tensors(dataset)
     if epochs is None:
         epochs = auto_epochs(len(labels), batch_size)
     if not lr > 0:

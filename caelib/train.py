@@ -1,22 +1,14 @@
-"""Training a CAE: a visible loop with named, weighted loss terms.
+"""Training a CAE: the visible loop (``train_cae``) that weights and optimises the named loss terms, with
+checkpoints and exact resume.
 
-One step takes a batch of image pairs (x_a, x_b). Cross-class pairs teach the swap: ``decode(c_a, s_b)``
-must look real and belong to b's class (the discriminator's class head says so), and re-encoding it
-must give back both codes. The loss terms and their default weights follow Xie et al. (ICDE 2024,
-arXiv 2406.07961) and MUNIT; see ``LossWeights``.
+What a run is asked to do is a ``TrainConfig`` (``caelib.train_config``, with ``recipe``, the config chosen from the
+data and the black box); the loss terms and their weights are in ``caelib.losses``. Both are re-exported here, so
+``from caelib.train import recipe, LossWeights, generator_losses`` keeps working.
 
-caelib's choices (measured; see ``data/README.md``), which stand for the paper's "building-block
-coherency" scheme whose exact form is not public:
-
-* A share of the pairs are same-class pairs, and a same-class swap must reconstruct the image
-  (``same_swap``): all class codes of one class become interchangeable building blocks.
-* A linear classifier reads the class from the class code (``code_class``). Without it the model can
-  "solve" the swap objective by ignoring the class code and flipping every image, so that even plain
-  reconstructions land in the wrong class.
-* Optionally the frozen black box itself judges the swaps (``critic``; GANMEX's idea, Shih et al. 2020).
-* After training, a closed-form linear eraser removes the class means' differences from the individual
-  code (``caelib.erasure``, after LEACE, Belrose et al. 2023), so that no linear probe reads the class
-  from it; optionally the decoder then adapts to it for ``erase_steps`` more steps.
+The loop draws pairs of images (``PairSampler``), takes a generator step and a discriminator step on each batch,
+and after ``config.steps`` fits a closed-form linear eraser that removes the class means' differences from the
+individual code (``caelib.erasure``, after LEACE, Belrose et al. 2023), so that no linear probe reads the class
+from it; optionally the decoder then adapts to it for ``erase_steps`` more steps.
 
 Under ``torchrun`` (see ``caelib.distributed``) the same loop trains with DistributedDataParallel: each
 process draws its own pairs (``batch_size`` pairs per process and step), gradients are averaged, and rank 0
@@ -27,12 +19,11 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -46,103 +37,21 @@ from .checkpoints import (
     save_checkpoint,
     state_of,
 )
-from .classifier import random_shift
 from .device import keep_freed_memory
 from .erasure import fit_indiv_eraser
+from .losses import LossWeights, diff_augment, discriminator_losses, generator_losses
+from .train_config import AUGMENT_BELOW, CRITIC_RECON_WEIGHT, CRITIC_WEIGHT, TrainConfig, recipe
 
 if TYPE_CHECKING:
     from .swap import Verdict
 
-
-@dataclass(frozen=True)
-class LossWeights:
-    """Weight of each named loss term of the generator (and of the discriminator's class term)."""
-
-    recon: float = 10.0        # L1: decode(encode(x)) = x, both images of the pair
-    class_code: float = 1.0    # L1: the swap, re-encoded, gives back the donor's class code
-    indiv_code: float = 1.0    # L1: the swap, re-encoded, gives back its own individual code
-    cycle: float = 10.0        # L1: re-encoded individual code + original class code = original image
-    adversarial: float = 1.0   # the discriminator takes the swaps for real images
-    swap_class: float = 1.0    # the discriminator's class head gives a swap its class-code donor's class
-    code_class: float = 5.0    # caelib: a linear head reads the label from the class code (1 learnt
-                               # the class code too slowly on a CPU budget: measured)
-    same_swap: float = 1.0     # caelib: a swap between two images of one class reconstructs the image
-                               # (10 held the flip rate back: measured)
-    minimal_change: float = 0.0  # caelib option: a cross-class swap changes its image's reconstruction
-                               # as little as it must (L1, a counterfactual's sparsity prior)
-    critic: float = 0.0        # optional: the black box gives a swap its class-code donor's class
-    critic_recon: float = 0.0  # optional: the black box decides a reconstruction as it decides the image
-                               # (KL divergence of its class probabilities)
-    disc_class: float = 2.0    # discriminator: class cross-entropy on real images
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """How a CAE is trained (not part of the architecture)."""
-
-    steps: int = 2000                  # optimisation steps (one batch of pairs each)
-    batch_size: int = 32               # pairs per step
-    lr: float = 1e-3                   # Adam learning rate of both networks (paper: 1e-4 at batch 1)
-    beta1: float = 0.5                 # Adam betas, as in the paper
-    beta2: float = 0.999
-    weight_decay: float = 1e-4         # decoupled (AdamW): Adam's coupled L2 silently killed the
-                                       # class-code encoder, whose gradients start tiny
-    final_lr_fraction: float = 0.1     # cosine decay of the learning rate down to lr x this
-    same_class_fraction: float = 0.5   # share of same-class pairs (caelib's coherency choice)
-    erase_class: bool = True           # fit the class eraser on the individual codes after `steps`
-                                       # (caelib.erasure: no linear probe reads the class from them)
-    erase_steps: int = 0               # then train this many more steps at the final learning rate with
-                                       # the eraser on (refitted every ERASER_REFIT_EVERY steps), so the
-                                       # decoder adapts to the erased codes
-    erase_spread_dims: int = 0         # the eraser also removes this many directions where the class
-                                       # spreads differ most (caelib.erasure; for classes that differ in
-                                       # look, as digits do, equal means leave a probe above chance)
-    weights: LossWeights = field(default_factory=LossWeights)
-    augment: bool = False              # the discriminator sees shifted, cut-out images (``diff_augment``)
-    seed: int = 0
-
-    def __post_init__(self):
-        for name in ("steps", "erase_steps", "erase_spread_dims"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
-                raise ValueError(f"TrainConfig.{name} must be a whole number >= 0, got {getattr(self, name)!r}")
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ValueError(f"TrainConfig.batch_size must be a whole number >= 1 (pairs per step), "
-                             f"got {self.batch_size!r}")
-        if not self.lr > 0:
-            raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr!r}")
-        if not 0 <= self.same_class_fraction <= 1 or not 0 <= self.final_lr_fraction <= 1:
-            raise ValueError("TrainConfig.same_class_fraction and final_lr_fraction must lie in [0, 1], got "
-                             f"{self.same_class_fraction!r} and {self.final_lr_fraction!r}")
-
-
-# The recipe that adapts to the data and the black box (``recipe``): differentiable augmentation below this many
-# training images, and the black box as critic of the swaps (``CRITIC_WEIGHT``) and of the reconstructions
-# (``CRITIC_RECON_WEIGHT``) when there is one. Chosen on the panel of benchmarks/generalisation.py (results:
-# benchmarks/results/generalisation.md).
-AUGMENT_BELOW = 2000
-CRITIC_WEIGHT = 3.0
-CRITIC_RECON_WEIGHT = 1.0
-
-
-def recipe(n_images: int, *, black_box: bool, critic: float | None = None, augment: bool | None = None,
-           swap_class: float = 1.0, **config) -> TrainConfig:
-    """The ``TrainConfig`` that ``python -m caelib train-cae`` chooses from the data and the black box.
-
-    ``augment`` (None: on below ``AUGMENT_BELOW`` training images, where the discriminator would otherwise learn
-    them by heart): ``diff_augment`` on what the discriminator sees.
-    ``critic`` (None: ``CRITIC_WEIGHT`` when a black box is given, else 0; GANMEX's black box in the loop): the
-    black box must give a swap its class-code donor's class; with it, the reconstructions must keep its decision
-    (``CRITIC_RECON_WEIGHT``). ``swap_class``: the discriminator's class term on swaps. Other keyword arguments
-    (``steps``, ``batch_size``, ``lr``, ``seed``, ...) go to ``TrainConfig``. Pass the black box to ``train_cae``
-    as ``critic=`` when ``config.weights.critic`` is not 0."""
-    if critic is None:
-        critic = CRITIC_WEIGHT if black_box else 0.0
-    if critic and not black_box:
-        raise ValueError("a critic weight needs the black box (pass the classifier that judges the swaps)")
-    augment = n_images < AUGMENT_BELOW if augment is None else bool(augment)
-    weights = LossWeights(critic=float(critic), critic_recon=CRITIC_RECON_WEIGHT if critic else 0.0,
-                          swap_class=swap_class)
-    return TrainConfig(weights=weights, augment=augment, **config)
+__all__ = [
+    "train_cae", "TrainResult", "PairSampler", "GeneratorStep", "DiscriminatorStep", "to_training_layout",
+    "FIXED_ON_RESUME", "RANK_SEED_STRIDE", "ERASER_REFIT_EVERY",
+    # re-exported from caelib.train_config and caelib.losses (where they used to live)
+    "TrainConfig", "recipe", "AUGMENT_BELOW", "CRITIC_WEIGHT", "CRITIC_RECON_WEIGHT",
+    "LossWeights", "diff_augment", "generator_losses", "discriminator_losses",
+]
 
 
 # What a resumed run takes from its checkpoint (the optimisers' and the pair sampler's state), so that a resume
@@ -178,86 +87,6 @@ class PairSampler:
         same = torch.rand(n, generator=g) < self.same_fraction
         yb = torch.where(same, ya, (ya + torch.randint(1, self.k, (n,), generator=g)) % self.k)
         return self._pick(ya), self._pick(yb)
-
-
-def diff_augment(x: torch.Tensor, generator: torch.Generator, shift: float = 0.125,
-                 cutout: float = 0.5) -> torch.Tensor:
-    """Differentiable augmentation of what the discriminator sees (Zhao et al., NeurIPS 2020, "DiffAugment"):
-    each image is shifted by up to ``shift`` of its size (edges repeated) and a square of ``cutout`` of its
-    side is set to 0, both at random. Real images and swaps get the same kind of change, and the gradient
-    flows through it to the generator, so on a few hundred images the discriminator cannot memorise them
-    (its class head otherwise learns 500 images by heart and stops teaching the swaps anything)."""
-    b, _, h, w = x.shape
-    x = random_shift(x, max(1, round(shift * min(h, w))), generator)
-    ch, cw = max(1, round(h * cutout)), max(1, round(w * cutout))
-    corner = torch.rand(b, 2, generator=generator).to(x.device)
-    cy = (corner[:, 0] * (h - ch + 1)).long().view(b, 1, 1)
-    cx = (corner[:, 1] * (w - cw + 1)).long().view(b, 1, 1)
-    rows = torch.arange(h, device=x.device).view(1, h, 1)
-    cols = torch.arange(w, device=x.device).view(1, 1, w)
-    hole = (rows >= cy) & (rows < cy + ch) & (cols >= cx) & (cols < cx + cw)
-    return x * (~hole).unsqueeze(1).to(x.dtype)
-
-
-def _l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return (a - b).abs().mean()
-
-
-def generator_losses(cae: CAE, disc: Discriminator, xa, xb, ya, yb, critic: Callable | None = None,
-                     augment: Callable | None = None,
-                     critic_recon: bool = True) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """All generator loss terms for one batch of pairs; returns (named losses, the swaps). ``augment``: applied
-    to what the discriminator sees (``diff_augment``). ``critic_recon``: with a ``critic``, also its term on the
-    reconstructions (two more black-box passes; off when its weight is 0)."""
-    x = torch.cat([xa, xb])                                  # (2B, C, H, W)
-    y = torch.cat([ya, yb])
-    s, c = cae.class_encoder(x), cae.indiv_code(x)           # (2B, D), (2B, Ci, h, w)
-    sa, sb = s.chunk(2)
-    ca, cb = c.chunk(2)
-    s_sw, y_sw = torch.cat([sb, sa]), torch.cat([yb, ya])    # a's look with b's class, and back
-    out = cae.decoder(torch.cat([c, c]), torch.cat([s, s_sw]))
-    x_rec, x_sw = out.chunk(2)                               # (2B, ...) each
-    s_re, c_re = cae.class_encoder(x_sw), cae.indiv_code(x_sw)
-    x_cyc = cae.decoder(c_re, s)
-    real_logit, cls_logit = disc(x_sw if augment is None else augment(x_sw))
-    same = (y == y_sw)
-    losses = {
-        "recon": _l1(x_rec, x),
-        "class_code": _l1(s_re, s_sw.detach()),  # target detached: it must not pull codes together
-        "indiv_code": _l1(c_re, c),
-        "cycle": _l1(x_cyc, x),
-        "adversarial": F.binary_cross_entropy_with_logits(real_logit, torch.ones_like(real_logit)),
-        "swap_class": F.cross_entropy(cls_logit, y_sw),
-        "code_class": F.cross_entropy(cae.code_head(s), y),
-        "same_swap": _l1(x_sw[same], x[same]) if same.any() else x.new_zeros(()),
-        "minimal_change": _l1(x_sw[~same], x_rec[~same].detach()) if (~same).any() else x.new_zeros(()),
-    }
-    if critic is not None and critic_recon:
-        logits = critic(torch.cat([x_sw, x_rec]))
-        with torch.no_grad():
-            decided = F.softmax(critic(x), 1)
-        sw_logits, rec_logits = logits.split(len(x_sw))
-        losses["critic"] = F.cross_entropy(sw_logits, y_sw)
-        losses["critic_recon"] = F.kl_div(F.log_softmax(rec_logits, 1), decided, reduction="batchmean")
-    elif critic is not None:
-        losses["critic"] = F.cross_entropy(critic(x_sw), y_sw)
-    return losses, x_sw
-
-
-def discriminator_losses(disc: Discriminator, x_real, y_real, x_fake,
-                         augment: Callable | None = None) -> dict[str, torch.Tensor]:
-    """Real/fake cross-entropy on real images and (detached) swaps, and class cross-entropy on real ones."""
-    x_fake = x_fake.detach()
-    if augment is not None:
-        x_real, x_fake = augment(x_real), augment(x_fake)
-    real_logit, cls_logit = disc(x_real)
-    fake_logit, _ = disc(x_fake)
-    return {
-        "real_fake": F.binary_cross_entropy_with_logits(real_logit, torch.ones_like(real_logit))
-        + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit)),
-        "disc_class": F.cross_entropy(cls_logit, y_real),
-    }
-
 
 class GeneratorStep(nn.Module):
     """The generator's forward pass (``generator_losses``) as one module, so that DistributedDataParallel
@@ -323,7 +152,7 @@ def _cosine(cfg: TrainConfig) -> Callable[[int], float]:
 
 
 def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig = TrainConfig(), *,
-              checkpoint: str | Path | None = None, checkpoint_every: int = 500,
+              model: CAE | None = None, checkpoint: str | Path | None = None, checkpoint_every: int = 500,
               callback: Callable[[int, dict, CAE], None] | None = None, callback_every: int = 200,
               critic: nn.Module | None = None, device: str = "auto", progress: bool = True,
               log_every: int = 10, stop_at: int | None = None, meta: dict | None = None,
@@ -331,6 +160,11 @@ def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig 
               verdict_images: int = 500) -> TrainResult:
     """Train a CAE on ``dataset`` (``.images`` (N, C, H, W) in [-1, 1], ``.labels`` (N,)).
 
+    The trainers' shape, shared with ``caelib.train_classifier``: the training data is ``dataset`` and the network
+    ``model``, both accepted by keyword (``train_cae(dataset=ds, model=cae)``, ``train_classifier(model=net,
+    dataset=ds)``); a given model is trained in place. Here ``model`` may be left out (a new CAE is built from
+    ``cae_config``, by default from the data's shape and classes), so the data comes first; given, it is trained on
+    from its weights (with a new discriminator) and ``cae_config``, if also given, must be its ``config``.
     ``checkpoint``: a path; if the file exists training resumes from it exactly (same weights as an
     uninterrupted run, on the CPU), and it is rewritten (atomically) every ``checkpoint_every`` steps
     and at the end. A resume keeps the checkpoint's learning rate, Adam settings and seed
@@ -365,12 +199,18 @@ def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig 
             raise ValueError(f"{name} must be a whole number of steps >= 1, got {every!r}")
     if len(labels) == 0:
         raise ValueError("the training data holds no images; a CAE needs images of at least two classes")
+    if model is not None:
+        if not isinstance(model, CAE):
+            raise TypeError(f"model must be a caelib CAE (or None: a new one), got {type(model).__name__}")
+        if cae_config is not None and cae_config != model.config:
+            raise ValueError("cae_config differs from model.config: pass one of them (the model's is used)")
+        cae_config = model.config
     k = int(labels.max()) + 1 if cae_config is None else cae_config.num_classes
     if cae_config is None:
         c, h, _ = images.shape[1:]
         cae_config = CAEConfig(image_size=h, channels=c, num_classes=k)
     torch.manual_seed(config.seed)
-    cae, disc = CAE(cae_config), Discriminator(cae_config)
+    cae, disc = (CAE(cae_config) if model is None else model), Discriminator(cae_config)
     cae.check(images[:1], what="training images")
     if labels.min() < 0 or labels.max() >= cae_config.num_classes:
         raise ValueError(f"labels must lie in 0..{cae_config.num_classes - 1}, "
