@@ -2,7 +2,9 @@
 
 Maps are (B, 1, H, W) >= 0 (``caelib.saliency.explain`` makes them), higher = more important; evidence
 masks are (B, 1, H, W) in {0, 1}; images (B, C, H, W) in [-1, 1]. Every metric returns one value per
-image, (B,) float32, so that a table can give a mean and an interval (``mean_ci``).
+image, (B,) float32, so that a table can give a mean and an interval (``mean_ci``). One call shape per kind:
+localisation metrics take ``(maps, masks)``, faithfulness metrics ``(classifier, x, maps, target=None, ...)``; the
+sanity check takes the method (``explain(model, x, target)``) instead of maps, since it recomputes them.
 
 - Localisation against evidence masks (only images with evidence: ``has_evidence``):
   ``pointing_game`` (Zhang et al., "Top-down neural attention by excitation backprop", ECCV 2016),
@@ -19,8 +21,9 @@ image, (B,) float32, so that a table can give a mean and an interval (``mean_ci`
 - Cost: ``time_per_image``.
 
 This module is the one home of the metrics (the pointing game of notebooks 05 and 10 included);
-``higher_is_better`` is the one place tables read a metric's direction. Taught in notebook 06; measured in
-``benchmarks/saliency.py``.
+``higher_is_better`` is the one place tables read a metric's direction (``HIGHER_IS_BETTER`` by function name,
+``REPORTED_AS`` for the table columns that report a metric under a name of their own). Taught in notebook 06;
+measured in ``benchmarks/saliency.py``.
 """
 
 from __future__ import annotations
@@ -38,25 +41,27 @@ from .classifier import predict_proba
 from .conventions import DEFAULT_REPLACEMENT, Classifier, dilate, replacement, target_classes
 from .data import check_images
 
-HIGHER_IS_BETTER: dict[str, bool] = {}   # metric name -> True (higher is better) / False (lower is better)
-# table columns (``scoring.score``, benchmarks/saliency.py) that report a registered metric under a key of their own
-REPORTED_AS = {"randomisation_top": "randomisation_similarity", "randomisation_all": "randomisation_similarity"}
+HIGHER_IS_BETTER: dict[str, bool] = {}   # metric function's __name__ -> True (higher is better) / False (lower)
+# table columns (``scoring.score``, benchmarks/saliency.py) that report a metric under a key of their own -> the
+# metric's __name__
+REPORTED_AS = {"randomisation_similarity": "cascading_randomisation", "randomisation_top": "cascading_randomisation",
+               "randomisation_all": "cascading_randomisation", "ms_per_image": "time_per_image"}
 
 
-def _direction(name: str, higher: bool):
-    """Register a metric's direction in ``HIGHER_IS_BETTER`` and as the function's ``higher_is_better``."""
-    HIGHER_IS_BETTER[name] = higher
-
+def _direction(*, higher: bool):
+    """Register a metric's direction in ``HIGHER_IS_BETTER`` under the function's ``__name__``, and as its
+    ``higher_is_better``."""
     def mark(fn):
-        fn.higher_is_better = higher
+        HIGHER_IS_BETTER[fn.__name__] = fn.higher_is_better = higher
         return fn
     return mark
 
 
 def higher_is_better(key: str) -> bool | None:
-    """The direction of a metric (``HIGHER_IS_BETTER``) or of a table column that reports one (``REPORTED_AS``:
-    ``randomisation_top`` / ``randomisation_all``, lower is better); None for a column without a direction,
-    such as ``mask_mass``'s ``mass_<region>`` columns. The one place tables and benchmarks read directions."""
+    """The direction of a metric (``HIGHER_IS_BETTER``, by function name) or of a table column that reports one
+    (``REPORTED_AS``: ``randomisation_top`` / ``randomisation_all`` for ``cascading_randomisation``, ``ms_per_image``
+    for ``time_per_image``, both lower is better); None for a column without a direction, such as ``mask_mass``'s
+    ``mass_<region>`` columns. The one place tables and benchmarks read directions."""
     return HIGHER_IS_BETTER.get(REPORTED_AS.get(key, key))
 
 
@@ -106,7 +111,7 @@ def has_evidence(masks: torch.Tensor) -> torch.Tensor:
 
 # ---- localisation ----------------------------------------------------------------------------------------
 
-@_direction("pointing_game", higher=True)
+@_direction(higher=True)
 def pointing_game(maps: torch.Tensor, masks: torch.Tensor, tolerance: int = 0) -> torch.Tensor:
     """Pointing game (higher is better; Zhang et al., ECCV 2016): 1 where the map's maximum lies inside the
     mask (grown by ``tolerance`` pixels), else 0 -> (B,); their mean is the hit rate. Maps (B, 1, H, W), or
@@ -119,7 +124,7 @@ def pointing_game(maps: torch.Tensor, masks: torch.Tensor, tolerance: int = 0) -
     return inside.gather(1, maps.flatten(1).argmax(1, keepdim=True))[:, 0].clamp(max=1)
 
 
-@_direction("mask_auroc", higher=True)
+@_direction(higher=True)
 def mask_auroc(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     """Area under the ROC curve of the map's values as a pixel classifier of the mask (higher is better)
     -> (B,): the chance that a random evidence pixel outranks a random other pixel (ties count a half).
@@ -145,7 +150,7 @@ def _top_k(maps: torch.Tensor, k: torch.Tensor, seed: int = 0) -> torch.Tensor:
     return _rank(maps.flatten(1), seed) < k[:, None]
 
 
-@_direction("topk_iou", higher=True)
+@_direction(higher=True)
 def topk_iou(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     """Intersection over union of the map's k largest pixels with the mask, k = the mask's area (higher is
     better) -> (B,). Ties among the map's values are broken at random (seeded). 1 = the top k pixels are
@@ -157,7 +162,7 @@ def topk_iou(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     return inter / (top | m).sum(1).float()
 
 
-@_direction("relevance_mass", higher=True)
+@_direction(higher=True)
 def relevance_mass(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     """Share of the map's positive relevance that falls inside the mask (higher is better; Arras et al.,
     2022) -> (B,) in [0, 1]. Negative values are left out (Arras et al. count positive relevance); a map
@@ -208,6 +213,13 @@ class Curve:
     def auc(self) -> torch.Tensor:
         """(B,) area under the curve over fractions 0..1 (trapezoid rule), in [0, 1]."""
         return torch.trapezoid(self.probs, self.fractions, dim=1)
+
+    def aopc(self, upto: float = 0.1) -> torch.Tensor:
+        """(B,) area over the perturbation curve of a deletion curve: the mean over its steps up to ``upto`` of
+        the pixels removed of the drop p(x) - p(x_k) (what ``aopc`` computes from the maps)."""
+        keep = self.fractions <= upto + 1e-9
+        p = self.probs[:, keep]                                                      # (B, L + 1)
+        return (p[:, :1] - p).mean(1)
 
 
 @torch.no_grad()
@@ -260,28 +272,28 @@ def insertion_curve(classifier: Classifier, x: torch.Tensor, maps: torch.Tensor,
     return _curve(classifier, x, maps, target, replacement(baseline, x), x, steps, seed)
 
 
-@_direction("deletion_auc", higher=False)
+@_direction(higher=False)
 def deletion_auc(classifier: Classifier, x: torch.Tensor, maps: torch.Tensor, target=None, **kw) -> torch.Tensor:
     """Area under the deletion curve (lower is better) -> (B,) in [0, 1]; see ``deletion_curve``."""
     return deletion_curve(classifier, x, maps, target, **kw).auc
 
 
-@_direction("insertion_auc", higher=True)
+@_direction(higher=True)
 def insertion_auc(classifier: Classifier, x: torch.Tensor, maps: torch.Tensor, target=None, **kw) -> torch.Tensor:
     """Area under the insertion curve (higher is better) -> (B,) in [0, 1]; see ``insertion_curve``."""
     return insertion_curve(classifier, x, maps, target, **kw).auc
 
 
-@_direction("aopc", higher=True)
-def aopc(deletion: Curve, upto: float = 0.1) -> torch.Tensor:
-    """Area over the perturbation curve (higher is better; Samek et al., IEEE TNNLS 2017) of a deletion
-    curve: the mean over its first steps, up to ``upto`` of the pixels removed, of the drop p(x) - p(x_k)
-    -> (B,). Samek et al. remove square regions by noise in the most-relevant-first order; here pixels go
-    to the deletion's replacement value, and ``upto`` = 0.1 looks at the first tenth of the image, where
-    the most relevant pixels must make the difference."""
-    keep = deletion.fractions <= upto + 1e-9
-    p = deletion.probs[:, keep]                                                      # (B, L + 1)
-    return (p[:, :1] - p).mean(1)
+@_direction(higher=True)
+def aopc(classifier: Classifier, x: torch.Tensor, maps: torch.Tensor, target=None, *, upto: float = 0.1,
+         **kw) -> torch.Tensor:
+    """Area over the perturbation curve (higher is better; Samek et al., IEEE TNNLS 2017) of the deletion curve
+    (``deletion_curve``, which takes ``**kw``): the mean over its first steps, up to ``upto`` of the pixels
+    removed, of the drop p(x) - p(x_k) -> (B,). Samek et al. remove square regions by noise in the
+    most-relevant-first order; here pixels go to the deletion's replacement value, and ``upto`` = 0.1 looks at
+    the first tenth of the image, where the most relevant pixels must make the difference. From a deletion
+    curve you already have: ``Curve.aopc(upto)``."""
+    return deletion_curve(classifier, x, maps, target, **kw).aopc(upto)
 
 
 def faithfulness(classifier: Classifier, x: torch.Tensor, maps: torch.Tensor, target=None, *, steps: int = 64,
@@ -290,7 +302,7 @@ def faithfulness(classifier: Classifier, x: torch.Tensor, maps: torch.Tensor, ta
     from one deletion and one insertion curve between ``x`` and the same ``baseline`` image."""
     d = deletion_curve(classifier, x, maps, target, steps=steps, baseline=baseline, seed=seed)
     i = insertion_curve(classifier, x, maps, target, steps=steps, baseline=baseline, seed=seed)
-    return {"deletion_auc": d.auc, "insertion_auc": i.auc, "aopc": aopc(d, upto)}
+    return {"deletion_auc": d.auc, "insertion_auc": i.auc, "aopc": d.aopc(upto)}
 
 
 # ---- sanity: cascading model-parameter randomisation -----------------------------------------------------
@@ -341,7 +353,7 @@ class Randomisation:
         return self.similarity[-1].abs()
 
 
-@_direction("randomisation_similarity", higher=False)
+@_direction(higher=False)
 def cascading_randomisation(explain: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor],
                             classifier: nn.Module, x: torch.Tensor, target=None, *, seed: int = 0,
                             layers: list[str] | None = None) -> Randomisation:
@@ -373,7 +385,7 @@ def cascading_randomisation(explain: Callable[[nn.Module, torch.Tensor, torch.Te
 
 # ---- cost, and summaries ---------------------------------------------------------------------------------
 
-@_direction("ms_per_image", higher=False)
+@_direction(higher=False)
 def time_per_image(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, repeats: int = 1):
     """Wall-clock milliseconds per image of ``fn(x)`` on the batch ``x`` (lower is better), the best of
     ``repeats`` runs; returns (ms per image, the last output)."""

@@ -6,345 +6,51 @@ step from where it is towards the class code of a *reference* of another class, 
 ``x``'s own individual code, and stop at the first step where the black box says the target class. That
 decoded image is the counterfactual ``x_cf``; what changed on the way is the explanation.
 
-Two choices the paper leaves open, and caelib offers both ways of each:
-
-- the **reference** (``NearestReference``: the nearest real sample of the target class in class-code
-  space, optionally among the class's core samples; ``MedoidReference``: the target class's medoid;
-  ``StrongReference``: the central sample whose class code the black box most often reads as the class
-  when swapped into other images; or any image(s) of your own);
-- the **route** (``StraightRoute``: the straight line of the paper's code; ``GraphRoute``: the shortest
-  path through a k-nearest-neighbour graph of the class codes of real images, which stays on the
-  class-code manifold, as in the same authors' later code).
-
-``path_metrics`` / ``compare_routes`` measure a route: how far its points lie from real class codes, the
-discriminator's realism score along it, the flip rate, the step of the flip and the smoothness of the
-probability curve. Saliency from a path is in ``caelib.saliency_path``. Taught in
+``counterfactual_path`` walks the paths, ``CounterfactualPath`` holds them; ``path_metrics`` /
+``compare_routes`` measure a route (how far its points lie from real class codes, the discriminator's realism
+score along it, the flip rate, the step of the flip, the smoothness of the probability curve) and
+``flip_report`` counts flips on many images. Two choices the paper leaves open live in modules of their own,
+and their names are importable from here too: the **reference** (``caelib.references``: ``NearestReference``,
+``MedoidReference``, ``StrongReference``, or any image(s) of your own), picked from a ``CodeBank`` of real
+class codes (``caelib.codebank``), and the **route** (``caelib.routes``: ``StraightRoute``, the straight line
+of the paper's code; ``GraphRoute``, through a k-nearest-neighbour graph of real class codes, as in the same
+authors' later code). Saliency from a path is in ``caelib.saliency_path``. Taught in
 ``notebooks/05_paths.ipynb``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import Protocol, Sequence
+from dataclasses import dataclass, replace
+from typing import Sequence
 
-import numpy as np
 import torch
 
 from .cae import CAE
 from .classifier import predict_proba
+from .codebank import DECODE_BATCH, CodeBank
 from .conventions import Classifier, resolve_target, runner_up
 from .data import check_images
+from .references import (
+    MedoidReference,
+    NearestReference,
+    NotFittedError,
+    ReferenceRule,
+    StrongReference,
+    check_classes,
+    summed_distance,
+)
+from .routes import GraphRoute, Route, StraightRoute, resample_polyline
 from .swap import decode_all, encode_all
 
+__all__ = [
+    "CounterfactualPath", "counterfactual_path", "path_metrics", "summarise", "compare_routes", "flip_report",
+    "by_source_class", "STEP_CHUNK", "DECODE_BATCH",
+    # re-exported: the bank, the reference rules and the routes (caelib.codebank, caelib.references, caelib.routes)
+    "CodeBank", "ReferenceRule", "NotFittedError", "NearestReference", "MedoidReference", "StrongReference",
+    "check_classes", "summed_distance", "Route", "StraightRoute", "GraphRoute", "resample_polyline",
+]
+
 STEP_CHUNK = 4     # with stop_at_flip, steps are decoded this many at a time; flipped paths drop out
-DECODE_BATCH = 64  # frames per decoder call: small ones stay in the CPU cache (benchmarks/results/measured_choices.md)
-
-
-# ---- a bank of real class codes ------------------------------------------------------------------------
-
-@dataclass
-class CodeBank:
-    """The class codes of real images (usually the training set) with their labels: where references come
-    from and what the graph route walks through.
-
-    ``codes`` (N, D) float32, ``labels`` (N,) int64 in 0..K-1, ``images`` (N, C, H, W) in [-1, 1] or None
-    (kept to show the reference used). ``num_classes`` defaults to ``labels.max() + 1``."""
-
-    codes: torch.Tensor
-    labels: torch.Tensor
-    images: torch.Tensor | None = None
-    num_classes: int = 0
-    _nn: object = field(default=None, init=False, repr=False)
-
-    def __post_init__(self):
-        self.codes = torch.as_tensor(self.codes, dtype=torch.float32).detach().cpu()
-        self.labels = torch.as_tensor(self.labels, dtype=torch.long).cpu()
-        if self.codes.ndim != 2 or self.labels.shape != (len(self.codes),) or len(self.codes) < 2:
-            raise ValueError(f"a CodeBank needs codes (N, D) and labels (N,) with N >= 2, got "
-                             f"{tuple(self.codes.shape)} and {tuple(self.labels.shape)}")
-        self.num_classes = max(self.num_classes, int(self.labels.max()) + 1)
-
-    @classmethod
-    def from_images(cls, cae: CAE, images: torch.Tensor, labels: torch.Tensor, *,
-                    classifier: Classifier | None = None, n: int | None = None) -> "CodeBank":
-        """Encode real images (N, C, H, W) in [-1, 1] (``n`` of them, sampled across the classes with
-        ``data.stratified_indices``: the first ``n`` of a folder sorted by class would be one class; None:
-        all). With ``classifier``, keep only the images the black box assigns to their label: a reference
-        should be a sample the black box itself puts in the target class."""
-        from .data import stratified_indices
-
-        labels = torch.as_tensor(labels)
-        if n is not None and n < len(labels):
-            pick = torch.as_tensor(stratified_indices(labels, n, seed=0)).to(labels.device)
-            images, labels = images[pick.to(images.device)], labels[pick]
-        k = int(labels.max()) + 1
-        if classifier is not None:
-            keep = predict_proba(classifier, images).argmax(1) == labels.cpu()
-            images, labels = images[keep], labels[keep]
-        codes, _ = encode_all(cae, images)
-        return cls(codes.cpu(), labels, images.cpu(), num_classes=k)
-
-    def __len__(self) -> int:
-        return len(self.codes)
-
-    def distance_to_nearest(self, codes: torch.Tensor) -> torch.Tensor:
-        """Euclidean distance (M,) from each of ``codes`` (M, D) to the nearest class code of the bank
-        (lower: closer to the manifold of real codes)."""
-        from sklearn.neighbors import NearestNeighbors
-
-        if self._nn is None:
-            self._nn = NearestNeighbors(n_neighbors=1).fit(self.codes.numpy())
-        dist, _ = self._nn.kneighbors(codes.detach().cpu().reshape(-1, self.codes.shape[1]).numpy())
-        return torch.as_tensor(dist[:, 0], dtype=torch.float32)
-
-    def depth(self) -> torch.Tensor:
-        """(N,) distance from each bank code to the nearest bank code of another class: small at the
-        border between classes, large deep inside a class."""
-        from sklearn.neighbors import NearestNeighbors
-
-        out = torch.full((len(self),), float("inf"))
-        for k in self.labels.unique():
-            mine, other = self.labels == k, self.labels != k
-            if other.any():
-                dist, _ = NearestNeighbors(n_neighbors=1).fit(self.codes[other].numpy()).kneighbors(
-                    self.codes[mine].numpy())
-                out[mine] = torch.as_tensor(dist[:, 0], dtype=torch.float32)
-        return out
-
-    def spacing(self) -> float:
-        """The median distance from a bank code to its nearest other bank code: the manifold's grain,
-        to read ``distance_to_nearest`` against."""
-        from sklearn.neighbors import NearestNeighbors
-
-        dist, _ = NearestNeighbors(n_neighbors=2).fit(self.codes.numpy()).kneighbors(self.codes.numpy())
-        return float(np.median(dist[:, 1]))
-
-
-# ---- reference rules -----------------------------------------------------------------------------------
-
-class ReferenceRule(Protocol):
-    """A rule that picks references from a ``CodeBank``: ``rule(codes (B, D), target (B,))`` returns
-    bank indices (B, R) of R references of each image's target class."""
-
-    bank: CodeBank
-
-    def __call__(self, codes: torch.Tensor, target: torch.Tensor) -> torch.Tensor: ...
-
-
-def check_classes(bank: CodeBank, target: torch.Tensor) -> None:
-    """Raise a ``ValueError`` unless ``bank`` holds a sample of every class of ``target`` (B,): what a reference
-    rule checks before it picks references."""
-    present = torch.bincount(bank.labels, minlength=bank.num_classes)
-    missing = sorted({int(t) for t in target if int(t) >= len(present) or present[int(t)] == 0})
-    if missing:
-        raise ValueError(f"the reference bank holds no sample of class(es) {missing}; build it from images "
-                         "that include these classes (CodeBank.from_images)")
-
-
-def summed_distance(codes: torch.Tensor) -> torch.Tensor:
-    """(N,) each of ``codes`` (N, D)'s summed Euclidean distance to all of them: the smallest is the medoid
-    (the most typical real code), small ones are central."""
-    return torch.cdist(codes, codes).sum(1)
-
-
-class NearestReference:
-    """The ``n`` real samples of the target class whose class codes lie nearest to the image's class code
-    (Euclidean, in class-code space): the smallest change that reaches a real member of the class.
-
-    The nearest members of a class sit at its border with the image's class, and a border code decoded
-    with another image's individual code often stays on the near side of the black box's boundary.
-    ``core`` in [0, 1) keeps only each class's samples deepest inside it: those whose ``CodeBank.depth``
-    is at least the ``core`` quantile of their class (0: all samples; 0.8: the deepest 20%)."""
-
-    def __init__(self, bank: CodeBank, n: int = 1, core: float = 0.0):
-        if n < 1:
-            raise ValueError(f"n must be >= 1 references, got {n}")
-        if not 0.0 <= core < 1.0:
-            raise ValueError(f"core is a quantile in [0, 1), got {core}")
-        self.bank, self.n, self.core = bank, n, core
-        self.candidates = torch.ones(len(bank), dtype=torch.bool)
-        if core > 0:
-            depth = bank.depth()
-            for k in bank.labels.unique():
-                mine = bank.labels == k
-                self.candidates &= ~mine | (depth >= depth[mine].quantile(core))
-
-    def __call__(self, codes: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        check_classes(self.bank, target)
-        dist = torch.cdist(codes.float().cpu(), self.bank.codes)                      # (B, N)
-        allowed = (self.bank.labels[None, :] == target.cpu()[:, None]) & self.candidates[None, :]
-        dist = dist.masked_fill(~allowed, float("inf"))
-        n = min(self.n, int(allowed.sum(1).min()))
-        return dist.topk(n, dim=1, largest=False).indices                              # (B, n)
-
-    def __repr__(self) -> str:
-        return f"NearestReference(n={self.n}, core={self.core})"
-
-
-class MedoidReference:
-    """The target class's medoid: the real sample whose class code has the smallest summed distance to
-    the class codes of its class (a typical member, unlike the mean, always a real code). Computed on at
-    most ``max_per_class`` samples per class."""
-
-    def __init__(self, bank: CodeBank, max_per_class: int = 2000):
-        self.bank = bank
-        self.medoids = torch.full((bank.num_classes,), -1, dtype=torch.long)
-        for k in range(bank.num_classes):
-            idx = (bank.labels == k).nonzero().flatten()[:max_per_class]
-            if len(idx):
-                self.medoids[k] = idx[summed_distance(bank.codes[idx]).argmin()]
-
-    def __call__(self, codes: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        check_classes(self.bank, target)
-        return self.medoids[target.cpu()][:, None]                                      # (B, 1)
-
-    def __repr__(self) -> str:
-        return "MedoidReference()"
-
-
-class StrongReference:
-    """For each class, the real sample whose class code carries the class best *for the black box*: among
-    the class's ``candidates`` most central samples (smallest summed distance to the class's codes), the
-    one whose class code, decoded with the individual codes of ``probes`` bank images of other classes,
-    the black box most often assigns to the class. Measured once, on the bank's (training) images;
-    ``self.rates`` (K,) holds each chosen reference's rate. Needs a bank with images."""
-
-    def __init__(self, cae: CAE, classifier: Classifier, bank: CodeBank, *, candidates: int = 30, probes: int = 40,
-                 seed: int = 0, max_per_class: int = 2000):
-        if bank.images is None:
-            raise ValueError("StrongReference needs a CodeBank with images (CodeBank.from_images)")
-        gen = torch.Generator().manual_seed(seed)
-        self.bank = bank
-        self.choice = torch.full((bank.num_classes,), -1, dtype=torch.long)
-        self.rates = torch.zeros(bank.num_classes)
-        for k in range(bank.num_classes):
-            idx = (bank.labels == k).nonzero().flatten()[:max_per_class]
-            others = (bank.labels != k).nonzero().flatten()
-            if len(idx) == 0 or len(others) == 0:
-                continue
-            central = idx[summed_distance(bank.codes[idx]).argsort()[:candidates]]      # (n_c,)
-            probe = others[torch.randperm(len(others), generator=gen)[:probes]]          # (n_p,)
-            _, indiv = encode_all(cae, bank.images[probe])
-            frames = decode_all(cae, indiv.repeat(len(central), 1, 1, 1),
-                                bank.codes[central].repeat_interleave(len(probe), 0), batch_size=DECODE_BATCH)
-            hits = (predict_proba(classifier, frames).argmax(1) == k).float().reshape(len(central), len(probe))
-            best = int(hits.mean(1).argmax())              # ties: the more central candidate
-            self.choice[k], self.rates[k] = central[best], hits[best].mean()
-
-    def __call__(self, codes: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        check_classes(self.bank, target)
-        return self.choice[target.cpu()][:, None]                                       # (B, 1)
-
-    def __repr__(self) -> str:
-        return "StrongReference()"
-
-
-# ---- routes --------------------------------------------------------------------------------------------
-
-class Route(Protocol):
-    """``route(start (B, D), end (B, D), steps) -> codes (B, steps, D)``, first = start, last = end."""
-
-    def __call__(self, start: torch.Tensor, end: torch.Tensor, steps: int) -> torch.Tensor: ...
-
-
-class StraightRoute:
-    """The straight line from the image's class code to the reference's: ``(1 - t) s_x + t s_ref`` at
-    ``steps`` evenly spaced t in [0, 1] (the paper's code uses t = 0, 0.2, ..., 1)."""
-
-    def __call__(self, start: torch.Tensor, end: torch.Tensor, steps: int) -> torch.Tensor:
-        t = torch.linspace(0, 1, steps, device=start.device)[None, :, None]          # (1, S, 1)
-        return (1 - t) * start[:, None, :] + t * end[:, None, :]                       # (B, S, D)
-
-    def __repr__(self) -> str:
-        return "StraightRoute()"
-
-
-def resample_polyline(points: np.ndarray, steps: int) -> np.ndarray:
-    """``steps`` points evenly spaced by arc length along a polyline (m, D) from its first to its last
-    point -> (steps, D). A polyline of length 0 gives ``steps`` copies of its point."""
-    seg = np.linalg.norm(np.diff(points, axis=0), axis=1)                            # (m - 1,)
-    arc = np.concatenate([[0.0], np.cumsum(seg)])                                    # (m,)
-    if arc[-1] <= 0:
-        return np.repeat(points[:1], steps, axis=0)
-    t = np.linspace(0.0, arc[-1], steps)
-    return np.stack([np.interp(t, arc, points[:, j]) for j in range(points.shape[1])], axis=1)
-
-
-class GraphRoute:
-    """The shortest path through a k-nearest-neighbour graph of the bank's real class codes, from the
-    image's class code to the reference's, resampled evenly along the polyline: a route that stays
-    near real codes (the class-code manifold) instead of cutting across empty space.
-
-    The graph joins each bank code to its ``k`` nearest neighbours (edge weight = Euclidean distance,
-    scikit-learn's ``NearestNeighbors``), made symmetric; separate components (classes far apart) are
-    joined by their closest pair of codes so that every class can be reached. The start and the end
-    join the graph through their own ``k`` nearest bank codes (the start only by outgoing edges, the
-    end only by incoming ones, so no path runs through another image's start or end). Shortest paths
-    come from scipy's ``csgraph.dijkstra``. ``nodes(start, end)`` gives the bank indices visited."""
-
-    def __init__(self, bank: CodeBank, k: int = 10):
-        from scipy.sparse import csgraph, csr_matrix
-        from sklearn.neighbors import NearestNeighbors
-
-        if k < 1:
-            raise ValueError(f"k must be >= 1 neighbours, got {k}")
-        self.bank, self.k = bank, min(k, len(bank) - 1)
-        pts = bank.codes.numpy().astype(np.float64)
-        self._nn = NearestNeighbors(n_neighbors=self.k).fit(pts)
-        dist, ind = self._nn.kneighbors(pts, n_neighbors=self.k + 1)               # (N, k + 1), self included
-        rows = np.arange(len(pts))[:, None].repeat(self.k + 1, 1)
-        keep = ind != rows
-        graph = csr_matrix((np.maximum(dist[keep], 1e-12), (rows[keep], ind[keep])), shape=(len(pts),) * 2)
-        graph = graph.maximum(graph.T).tolil()                                     # symmetric
-        n_comp, comp = csgraph.connected_components(graph, directed=False)
-        while n_comp > 1:                                                          # join the components
-            inside = np.flatnonzero(comp == np.bincount(comp).argmin())
-            outside = np.flatnonzero(comp != comp[inside[0]])
-            dist, j = NearestNeighbors(n_neighbors=1).fit(pts[outside]).kneighbors(pts[inside])
-            a = int(dist[:, 0].argmin())
-            u, v = int(inside[a]), int(outside[j[a, 0]])
-            graph[u, v] = graph[v, u] = max(float(dist[a, 0]), 1e-12)
-            n_comp, comp = csgraph.connected_components(graph, directed=False)
-        self.graph = graph.tocsr()                                                 # (N, N) sparse
-        self.n_components_joined = int(np.unique(comp).size)
-
-    def nodes(self, start: torch.Tensor, end: torch.Tensor) -> list[np.ndarray]:
-        """For each pair (start (B, D), end (B, D)): the bank indices of the codes the shortest path
-        visits, in order (start and end themselves excluded)."""
-        from scipy.sparse import csgraph, csr_matrix, hstack, vstack
-
-        n, b = len(self.bank), len(start)
-        s, e = start.detach().cpu().double().numpy(), end.detach().cpu().double().numpy()
-        ds, js = self._nn.kneighbors(s)                                            # (B, k)
-        de, je = self._nn.kneighbors(e)
-        rows = np.arange(b).repeat(self.k)
-        out_edges = csr_matrix((np.maximum(ds.ravel(), 1e-12), (rows, js.ravel())), shape=(b, n))  # start -> bank
-        in_edges = csr_matrix((np.maximum(de.ravel(), 1e-12), (je.ravel(), rows)), shape=(n, b))   # bank -> end
-        # node layout: bank 0..n-1, ends n..n+b-1, starts n+b..n+2b-1
-        graph = vstack([hstack([self.graph, in_edges, csr_matrix((n, b))]),
-                        csr_matrix((b, n + 2 * b)),
-                        hstack([out_edges, csr_matrix((b, 2 * b))])]).tocsr()
-        # no direct start -> end edge: it would always be the shortest (the straight line)
-        _, pred = csgraph.dijkstra(graph, directed=True, indices=np.arange(n + b, n + 2 * b),
-                                   return_predecessors=True)                       # (B, n + 2B)
-        chains = []
-        for i in range(b):                       # walk the predecessors back from end i to start i
-            chain, node = [], int(pred[i, n + i])
-            while 0 <= node < n:
-                chain.append(node)
-                node = int(pred[i, node])
-            chains.append(np.array(chain[::-1], dtype=np.int64))
-        return chains
-
-    def __call__(self, start: torch.Tensor, end: torch.Tensor, steps: int) -> torch.Tensor:
-        pts = self.bank.codes.numpy().astype(np.float64)
-        s, e = start.detach().cpu().double().numpy(), end.detach().cpu().double().numpy()
-        out = [resample_polyline(np.concatenate([s[i:i + 1], pts[chain], e[i:i + 1]]), steps)
-               for i, chain in enumerate(self.nodes(start, end))]
-        return torch.as_tensor(np.stack(out), dtype=torch.float32, device=start.device)  # (B, S, D)
-
-    def __repr__(self) -> str:
-        return f"GraphRoute(k={self.k})"
 
 
 # ---- the path ------------------------------------------------------------------------------------------

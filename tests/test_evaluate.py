@@ -44,12 +44,22 @@ class Evidence(nn.Module):
 
 
 def test_every_metric_states_its_direction():
-    assert ev.HIGHER_IS_BETTER == {"pointing_game": True, "mask_auroc": True, "topk_iou": True,
-                                   "relevance_mass": True, "deletion_auc": False, "insertion_auc": True,
-                                   "aopc": True, "randomisation_similarity": False, "ms_per_image": False}
-    for fn in (ev.pointing_game, ev.mask_auroc, ev.topk_iou, ev.relevance_mass, ev.deletion_auc, ev.insertion_auc,
-               ev.aopc, ev.cascading_randomisation, ev.time_per_image):
-        assert isinstance(fn.higher_is_better, bool)
+    """Directions are keyed by the metric function's name; table columns that report a metric under another
+    key (REPORTED_AS) get that metric's direction."""
+    metrics = {ev.pointing_game: True, ev.mask_auroc: True, ev.topk_iou: True, ev.relevance_mass: True,
+               ev.deletion_auc: False, ev.insertion_auc: True, ev.aopc: True, ev.cascading_randomisation: False,
+               ev.time_per_image: False}
+    assert ev.HIGHER_IS_BETTER == {fn.__name__: up for fn, up in metrics.items()}
+    for fn, up in metrics.items():
+        assert fn.higher_is_better is up and ev.higher_is_better(fn.__name__) is up, fn.__name__
+        assert getattr(ev, fn.__name__) is fn
+    assert ev.REPORTED_AS == {"randomisation_similarity": "cascading_randomisation",
+                              "randomisation_top": "cascading_randomisation",
+                              "randomisation_all": "cascading_randomisation", "ms_per_image": "time_per_image"}
+    for column in ev.REPORTED_AS:
+        assert ev.higher_is_better(column) is False, column
+    assert {*ev.LOCALISATION, "deletion_auc", "insertion_auc", "aopc"} <= set(ev.HIGHER_IS_BETTER)   # table keys
+    assert ev.higher_is_better("mass_marker") is None
 
 
 def test_a_map_equal_to_the_mask_scores_perfectly_and_its_inverse_scores_zero():
@@ -140,6 +150,8 @@ def test_deletion_and_insertion_reward_the_evidence_and_are_batched():
     f_good, f_rand = ev.faithfulness(box, x, perfect, steps=32), ev.faithfulness(box, x, random, steps=32)
     assert (f_good["aopc"] > f_rand["aopc"]).all()
     torch.testing.assert_close(f_good["deletion_auc"], d_good.auc)
+    torch.testing.assert_close(ev.aopc(box, x, perfect, steps=32), f_good["aopc"])     # faithfulness's call shape
+    torch.testing.assert_close(d_good.aopc(), f_good["aopc"])
     # the replacement value is what a deleted pixel becomes: deleting everything to the image itself changes nothing
     same = ev.deletion_curve(box, x, random, steps=4, baseline=x)
     torch.testing.assert_close(same.probs, same.probs[:, :1].expand(-1, 5))
@@ -147,7 +159,7 @@ def test_deletion_and_insertion_reward_the_evidence_and_are_batched():
 
 def test_aopc_by_hand():
     curve = ev.Curve(torch.tensor([0.0, 0.05, 0.1, 0.5, 1.0]), torch.tensor([[0.9, 0.5, 0.3, 0.1, 0.1]]))
-    torch.testing.assert_close(ev.aopc(curve, upto=0.1), torch.tensor([(0 + 0.4 + 0.6) / 3]))
+    torch.testing.assert_close(curve.aopc(upto=0.1), torch.tensor([(0 + 0.4 + 0.6) / 3]))
     torch.testing.assert_close(curve.auc, torch.tensor([0.05 * 0.7 + 0.05 * 0.4 + 0.4 * 0.2 + 0.5 * 0.1]))
 
 

@@ -172,6 +172,39 @@ def test_reference_rules_on_a_hand_built_bank():
         paths.MedoidReference(bank)(torch.zeros(1, 1), torch.tensor([2]))
 
 
+def test_reference_rules_have_scikit_learns_fit(tiny):
+    """Hyper-parameters in the constructor, the work in fit(bank), which returns the rule; Rule(bank) fits at once;
+    a rule used before fit says to call fit(bank), wherever it is used."""
+    from caelib.baselines import CounterfactualBaseline
+
+    cae, clf, bank, x = tiny
+    codes = torch.randn(6, CFG.class_dim, generator=torch.Generator().manual_seed(2))
+    target = torch.tensor([0, 1, 2, 2, 1, 0])
+    other = paths.CodeBank(bank.codes.flip(0), bank.labels.flip(0), bank.images.flip(0))   # same, reordered
+    makers = {"medoid": lambda b=None: paths.MedoidReference(b),
+              "nearest": lambda b=None: paths.NearestReference(b, n=2, core=0.5),
+              "strong": lambda b=None: paths.StrongReference(cae, clf, b, candidates=4, probes=3)}
+    for name, make in makers.items():
+        rule = make()
+        with pytest.raises(paths.NotFittedError, match=r"fit\(bank\)"):
+            rule(codes, target)
+        with pytest.raises(ValueError, match=r"fit\(bank\)"):
+            paths.counterfactual_path(cae, clf, x[:2], reference=rule)
+        with pytest.raises(ValueError, match=r"fit\(bank\)"):
+            CounterfactualBaseline(cae, rule, 0)
+        with pytest.raises(ValueError, match="CodeBank"):
+            rule.fit(bank.codes)
+        assert rule.fit(bank) is rule, name
+        assert rule.bank is bank
+        picked = rule(codes, target)
+        assert torch.equal(picked, make(bank)(codes, target)), name         # fit(bank) == Rule(bank)
+        assert (bank.labels[picked] == target[:, None]).all(), name
+        rule.fit(other)                                                     # fit again: the new bank's indices
+        assert rule.bank is other
+        assert torch.equal(rule(codes, target), len(bank) - 1 - picked) or name == "strong", name
+    assert torch.equal(paths.MedoidReference().fit(bank).medoids, paths.MedoidReference(bank).medoids)
+
+
 def _arc(n: int = 200) -> paths.CodeBank:
     """Codes on a half circle of radius 1 (D = 2): class 0 on the right half, class 1 on the left."""
     angle = torch.linspace(0, math.pi, n)
