@@ -31,7 +31,8 @@ from .cae import CAE
 from .classifier import predict_proba
 from .conventions import Classifier, dilate
 from .evaluate import pointing_game
-from .paths import CodeBank, CounterfactualPath, Route, check_classes, counterfactual_path, summed_distance
+from .paths import CodeBank, CounterfactualPath, Route, check_classes, counterfactual_path
+from .references import MedoidReference, _BankRule
 from .saliency import explain
 from .saliency_path import Variant, path_saliency, scale_to_max
 
@@ -53,29 +54,39 @@ def misclassified(classifier: Classifier, images: torch.Tensor, labels: torch.Te
 
 # ---- several references: near and spread ---------------------------------------------------------------
 
-class DiverseReference:
+class DiverseReference(_BankRule):
     """``nearest + diverse`` references per image, all of the target class: the ``nearest`` bank samples
     nearest to the image's class code (the smallest changes), then ``diverse`` more by farthest-point
     sampling: each the class's sample farthest (in class-code space) from every reference picked so far,
     so that they spread over the class's region of the manifold. Outliers are left out: only samples
     whose distance to the class's medoid is within the ``spread`` quantile of the class are candidates
-    for the diverse ones. Deterministic. Has the call of ``paths.NearestReference``."""
+    for the diverse ones. Deterministic. Has the shape of the rules of ``caelib.references``:
+    ``DiverseReference(nearest=2, diverse=3).fit(bank)`` or, at once, ``DiverseReference(bank, nearest=2,
+    diverse=3)``; used before ``fit`` it raises ``references.NotFittedError``."""
 
-    def __init__(self, bank: CodeBank, nearest: int = 2, diverse: int = 3, spread: float = 0.9):
+    def __init__(self, bank: CodeBank | None = None, nearest: int = 2, diverse: int = 3, spread: float = 0.9):
         if nearest < 1 or diverse < 0:
             raise ValueError(f"need nearest >= 1 and diverse >= 0 references, got nearest={nearest}, "
                              f"diverse={diverse}")
         if not 0.0 < spread <= 1.0:
             raise ValueError(f"spread is a quantile in (0, 1], got {spread}")
-        self.bank, self.nearest, self.diverse, self.spread = bank, nearest, diverse, spread
-        self.typical = torch.zeros(len(bank), dtype=torch.bool)     # candidates for the diverse picks
+        self.nearest, self.diverse, self.spread = nearest, diverse, spread
+        self.typical: torch.Tensor | None = None     # (N,) bool, after fit: the candidates for the diverse picks
+        if bank is not None:
+            self.fit(bank)
+
+    def fit(self, bank: CodeBank) -> "DiverseReference":
+        """Keep ``bank`` and mark each class's typical samples (distance to the class's medoid within the ``spread``
+        quantile) as the candidates for the diverse picks; returns the rule."""
+        bank = self._checked(bank)
+        medoids = MedoidReference(bank).medoids                                         # (K,) bank indices
+        typical = torch.zeros(len(bank), dtype=torch.bool)
         for k in bank.labels.unique():
             idx = (bank.labels == k).nonzero().flatten()
-            c = bank.codes[idx]
-            sub = c[:2000]
-            medoid = sub[summed_distance(sub).argmin()]
-            dist = (c - medoid).norm(dim=1)                                            # (n_k,)
-            self.typical[idx[dist <= dist.quantile(spread)]] = True
+            dist = (bank.codes[idx] - bank.codes[medoids[k]]).norm(dim=1)               # (n_k,)
+            typical[idx[dist <= dist.quantile(self.spread)]] = True
+        self._bank, self.typical = bank, typical
+        return self
 
     @property
     def n(self) -> int:
@@ -83,19 +94,20 @@ class DiverseReference:
         return self.nearest + self.diverse
 
     def __call__(self, codes: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        check_classes(self.bank, target)
+        bank = self.bank
+        check_classes(bank, target)
         codes, target = codes.float().cpu(), target.cpu()
         out = torch.empty(len(codes), self.n, dtype=torch.long)
         for b in range(len(codes)):
-            mine = (self.bank.labels == target[b]).nonzero().flatten()
+            mine = (bank.labels == target[b]).nonzero().flatten()
             if len(mine) < self.n:
                 raise ValueError(f"the bank holds {len(mine)} samples of class {int(target[b])}, fewer than "
                                  f"the {self.n} references asked for; use fewer or a larger bank")
-            near = torch.cdist(codes[b:b + 1], self.bank.codes[mine])[0].topk(self.nearest, largest=False).indices
+            near = torch.cdist(codes[b:b + 1], bank.codes[mine])[0].topk(self.nearest, largest=False).indices
             picked = mine[near].tolist()
             pool = mine[self.typical[mine]]
-            pool_codes = self.bank.codes[pool]                                          # (P, D)
-            dmin = torch.cdist(pool_codes, self.bank.codes[picked]).amin(1)             # (P,)
+            pool_codes = bank.codes[pool]                                               # (P, D)
+            dmin = torch.cdist(pool_codes, bank.codes[picked]).amin(1)                  # (P,)
             for _ in range(self.diverse):
                 j = int(dmin.argmax())
                 picked.append(int(pool[j]))

@@ -73,6 +73,25 @@ def test_diverse_reference_takes_the_nearest_then_spreads_over_the_class():
         misclass.DiverseReference(bank, spread=0.0)
 
 
+def test_diverse_reference_fits_like_the_reference_rules():
+    # the shape of caelib.references: settings in the constructor, fit(bank) returns the rule, a bank given to the
+    # constructor fits at once, and a rule used before fit says to call fit
+    codes = torch.tensor([[float(v), 0.0] for v in range(10)] + [[100.0, 0.0], [-5.0, 0.0], [-6.0, 0.0]])
+    labels = torch.tensor([1] * 11 + [0, 0])
+    bank = paths.CodeBank(codes, labels)
+    x, t = torch.tensor([[2.2, 0.0], [7.6, 0.0], [-5.5, 0.0]]), torch.tensor([1, 1, 1])
+    rule = misclass.DiverseReference(nearest=1, diverse=2, spread=0.9)
+    with pytest.raises(paths.NotFittedError, match=r"fit\(bank\)"):
+        rule(x, t)
+    assert rule.fit(bank) is rule and rule.bank is bank
+    at_once = misclass.DiverseReference(bank, nearest=1, diverse=2, spread=0.9)
+    assert torch.equal(rule(x, t), at_once(x, t)) and torch.equal(rule.typical, at_once.typical)
+    assert codes[rule(x, t)[0], 0].tolist()[:2] == [2.0, 9.0]      # the nearest, then the farthest typical sample
+    assert not rule.typical[10]                                     # the outlier at 100 is no candidate
+    with pytest.raises(ValueError, match="CodeBank"):
+        misclass.DiverseReference().fit(codes)
+
+
 def test_change_distances_and_distinct_by_hand():
     a = torch.zeros(1, 4, 4)
     a[0, 0, 0] = 1.0
