@@ -25,7 +25,7 @@ CAE_VARIANTS: dict[str, tuple[str, ...]] = {"lesions-shortcut": ("critic",)}
 
 @dataclass(frozen=True)
 class CAERecipe:
-    """How a shipped CAE is trained (``scripts/train_cae.py`` and notebook 02's train-from-scratch)."""
+    """How a shipped CAE is trained (``scripts/train_cae.py`` and the notebooks' train-from-scratch: ``train_cae``)."""
 
     dataset: str
     model: CAEConfig
@@ -39,14 +39,28 @@ class CAERecipe:
         """The shipped black box this CAE is measured against (and, with ``critic``, trained against)."""
         return self.critic or self.dataset
 
+    def train_cae(self, dataset, *, classifier=None, **kwargs):
+        """Train this recipe's CAE on ``dataset`` (``caelib.train_cae`` with the recipe's configs). A recipe with a
+        ``critic`` trains against the black box: pass it as ``classifier`` (e.g. ``pretrained(name).classifier``).
+        Other keyword arguments (``callback``, ``checkpoint``, ``progress``, ...) go to ``train_cae``."""
+        from .train import train_cae
+
+        if self.critic and classifier is None:
+            raise ValueError(f"this recipe trains with the {self.critic!r} black box as critic: pass it as "
+                             f"classifier= (caelib.pretrained({self.critic!r}).classifier)")
+        return train_cae(dataset, self.model, self.train, critic=classifier if self.critic else None, **kwargs)
+
 
 # How each recipe was chosen, with what was measured: data/README.md, "How the recipes were chosen".
 CAE_RECIPES: dict[str, CAERecipe] = {
     "lesions": CAERecipe("lesions", CAEConfig(num_classes=2, indiv_downs=1),
                          TrainConfig(steps=1500, lr=2e-3, weights=LossWeights(swap_class=5, minimal_change=2))),
+    # with its black box in the loop as train-cae's recipe puts it (critic 3 on swaps, 1 on reconstructions)
     "lesions-kinds": CAERecipe("lesions-kinds", CAEConfig(num_classes=4, indiv_downs=1),
                                TrainConfig(steps=2500, lr=2e-3, erase_steps=400,
-                                           weights=LossWeights(swap_class=5, minimal_change=2))),
+                                           weights=LossWeights(swap_class=5, minimal_change=2, critic=3,
+                                                               critic_recon=1)),
+                               critic="lesions-kinds"),
     "mnist": CAERecipe("mnist", CAEConfig(num_classes=10, indiv_downs=3, disc_width=8, disc_downs=2),
                        TrainConfig(steps=2800, lr=2e-3, seed=1, erase_steps=200, erase_spread_dims=64)),
     # the "critic" CAE has the frozen shortcut black box judge its swaps instead of the discriminator's class head

@@ -199,6 +199,9 @@ def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig 
             raise ValueError(f"{name} must be a whole number of steps >= 1, got {every!r}")
     if len(labels) == 0:
         raise ValueError("the training data holds no images; a CAE needs images of at least two classes")
+    if critic is None and (config.weights.critic or config.weights.critic_recon):
+        raise ValueError("config weights the critic's terms (weights.critic / critic_recon) but no critic was "
+                         "given: pass the black box as critic=, or set those weights to 0")
     if model is not None:
         if not isinstance(model, CAE):
             raise TypeError(f"model must be a caelib CAE (or None: a new one), got {type(model).__name__}")

@@ -49,6 +49,11 @@ are the tables above):
   on reconstructions 0.970 vs 0.736, flip mean 0.75 vs 0.53; 1500 steps of it gave 0.918 / 0.62.
   `erase_steps=400`: with the class eraser fitted after 2500 steps and no more training, the black box's
   accuracy on reconstructions fell from 0.970 to 0.934; 400 steps with the eraser on gave it back (0.972).
+  - The black box in the loop (`critic` 3 on the swaps, `critic_recon` 1 on the reconstructions: what
+    `train-cae --classifier` does by default since issue 25): the same recipe without it (trained 2026-12-06)
+    flipped the black box on 0.770 of the swaps on average and 0.275 for ring -> normal (notebook 03 showed
+    ring swaps still called "ring"); with it (2026-12-07, 855 s with one thread on a loaded machine) the
+    numbers in the table above.
 - **mnist**: digits differ in shape, not in fine texture, so a coarser 4x4 individual code (`indiv_downs=3`)
   leaves the shape to the class code. Against the 8x8 code (2000 steps, lr 1e-3): flip 0.835 vs 0.688, worst
   pair 0.44 vs 0.13, swaps are whole digits instead of half-shapes. 10 classes, not a pair, so that notebooks

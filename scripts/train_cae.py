@@ -33,7 +33,6 @@ from caelib.pretrained import CAE_RECIPES as RECIPES
 from caelib.pretrained import CAERecipe as Recipe
 from caelib.pretrained import load_cae
 from caelib.swap import quality_report
-from caelib.train import train_cae
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,8 +63,8 @@ def _row(name: str, report: dict, **extra) -> dict:
 def train_one(name: str, recipe: Recipe, out_dir: Path, work_dir: Path, progress: bool) -> dict:
     train, test, classifier = _data(recipe, out_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
-    result = train_cae(train, recipe.model, recipe.train, checkpoint=work_dir / f"{name}-cae-training.pt",
-                       critic=classifier if recipe.critic else None, progress=progress)
+    result = recipe.train_cae(train, classifier=classifier, checkpoint=work_dir / f"{name}-cae-training.pt",
+                              progress=progress)
     report = _measure(result.cae, classifier, test, train)
     meta = {"metrics": report, "train_seconds": result.seconds, "steps": result.step,
             "threads": torch.get_num_threads(), "parameters": count_parameters(result.cae),

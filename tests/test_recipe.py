@@ -126,3 +126,24 @@ def test_command_line_defaults_are_the_librarys() -> None:
     library = inspect.signature(train_classifier).parameters
     assert clf_args.epochs is None and library["epochs"].default is None    # both: auto_epochs
     assert (clf_args.batch_size, clf_args.lr) == (library["batch_size"].default, library["lr"].default)
+
+
+def test_a_critic_weight_without_a_critic_is_refused_and_a_recipe_passes_its_critic() -> None:
+    from caelib.pretrained import CAERecipe
+    from caelib.train import LossWeights, TrainConfig
+
+    g = torch.Generator().manual_seed(0)
+    ds = ImageDataset(torch.rand(8, 1, 8, 8, generator=g) * 2 - 1, torch.arange(2).repeat(4), class_names=("a", "b"))
+    cfg = CAEConfig(image_size=8, channels=1, num_classes=2, width=4)
+    config = TrainConfig(steps=1, batch_size=2, weights=LossWeights(critic=1.0))
+    with pytest.raises(ValueError, match="no critic was given"):
+        train_cae(ds, cfg, config, progress=False)
+    with pytest.raises(ValueError, match="no critic was given"):
+        train_cae(ds, cfg, TrainConfig(steps=1, batch_size=2, weights=LossWeights(critic_recon=1.0)), progress=False)
+    black_box = caelib.as_black_box(MeanClassifier(), num_classes=2)
+    shipped_like = CAERecipe("toy", cfg, config, critic="toy")
+    with pytest.raises(ValueError, match="pass it as classifier="):
+        shipped_like.train_cae(ds, progress=False)
+    assert "critic" in shipped_like.train_cae(ds, classifier=black_box, progress=False).history[-1]
+    plain = CAERecipe("toy", cfg, TrainConfig(steps=1, batch_size=2))   # no critic: the classifier is not used
+    assert "critic" not in plain.train_cae(ds, classifier=black_box, progress=False).history[-1]
