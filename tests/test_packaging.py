@@ -65,3 +65,11 @@ def test_every_torch_load_is_weights_only():
             if "weights_only=True" not in call:
                 offenders.append(f"{path.relative_to(ROOT)}: {call}")
     assert not offenders, offenders
+
+
+def test_no_module_is_longer_than_about_400_lines() -> None:
+    """README's Architecture section promises small modules with one job each (issue 28): a module that grows past
+    400 lines is split by job, not left to grow."""
+    long = {str(p.relative_to(ROOT)): n for p in (ROOT / "caelib").rglob("*.py")
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > 400}
+    assert not long, f"split these modules by job (README, Architecture): {long}"
