@@ -73,7 +73,7 @@ def train_classifier(
     weight_decay: float = 1e-4,
     seed: int = 0,
     device: str | torch.device = "auto",
-    augment: int = 0,
+    augment: int = 2,
     flips: bool = False,
     progress: bool = True,
 ) -> list[dict[str, float]]:
@@ -82,7 +82,8 @@ def train_classifier(
     The trainers' shape, shared with ``caelib.train_cae``: ``dataset`` and ``model`` (yours to build, so required
     and first here), both accepted by keyword; the model is trained in place.
     ``epochs``: None = ``auto_epochs`` (about 1,500 steps, 8 to 40 epochs: more epochs for fewer images).
-    ``augment``: maximum random shift in pixels (0 = none); ``flips``: random left-right and up-down
+    ``augment``: maximum random shift in pixels (0 = none; 2, the default, is what every shipped black box and
+    ``train-classifier`` use); ``flips``: random left-right and up-down
     flips (only for data whose class does not depend on orientation). Shuffling and augmentation use a
     ``torch.Generator`` seeded with ``seed``, so on the CPU two runs from the same initial weights give
     the same weights. Each history entry: ``{"epoch", "loss", "accuracy", "lr", "seconds"}``.

@@ -101,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=positive, default=_default(train_classifier, "lr"),
                    help="peak learning rate (one-cycle)")
     p.add_argument("--width", type=whole(1), default=ClassifierConfig.width, help="channels of the first stage")
-    p.add_argument("--augment", type=whole(0), default=2, help="random shifts of up to this many pixels")
+    p.add_argument("--augment", type=whole(0), default=_default(train_classifier, "augment"),
+                   help="random shifts of up to this many pixels")
     p.add_argument("--flips", action="store_true", help="random flips (only if the class ignores orientation)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (a GPU when present), cpu, cuda, cuda:1, ...")

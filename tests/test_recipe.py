@@ -125,7 +125,8 @@ def test_command_line_defaults_are_the_librarys() -> None:
 
     library = inspect.signature(train_classifier).parameters
     assert clf_args.epochs is None and library["epochs"].default is None    # both: auto_epochs
-    assert (clf_args.batch_size, clf_args.lr) == (library["batch_size"].default, library["lr"].default)
+    assert (clf_args.batch_size, clf_args.lr, clf_args.augment) == (
+        library["batch_size"].default, library["lr"].default, library["augment"].default)
 
 
 def test_a_critic_weight_without_a_critic_is_refused_and_a_recipe_passes_its_critic() -> None:
