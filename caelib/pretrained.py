@@ -55,14 +55,16 @@ class CAERecipe:
 CAE_RECIPES: dict[str, CAERecipe] = {
     "lesions": CAERecipe("lesions", CAEConfig(num_classes=2, indiv_downs=1),
                          TrainConfig(steps=1500, lr=2e-3, weights=LossWeights(swap_class=5, minimal_change=2))),
-    # with its black box in the loop as train-cae's recipe puts it (critic 3 on swaps, 1 on reconstructions)
+    # lesions-kinds and mnist: with the black box in the loop (critic 3 on swaps, 1 on reconstructions)
     "lesions-kinds": CAERecipe("lesions-kinds", CAEConfig(num_classes=4, indiv_downs=1),
                                TrainConfig(steps=2500, lr=2e-3, erase_steps=400,
                                            weights=LossWeights(swap_class=5, minimal_change=2, critic=3,
                                                                critic_recon=1)),
                                critic="lesions-kinds"),
     "mnist": CAERecipe("mnist", CAEConfig(num_classes=10, indiv_downs=3, disc_width=8, disc_downs=2),
-                       TrainConfig(steps=2800, lr=2e-3, seed=1, erase_steps=200, erase_spread_dims=64)),
+                       TrainConfig(steps=2800, lr=2e-3, seed=1, erase_steps=200, erase_spread_dims=64,
+                                   weights=LossWeights(critic=3, critic_recon=1)),
+                       critic="mnist"),
     # the "critic" CAE has the frozen shortcut black box judge its swaps instead of the discriminator's class head
     "lesions-shortcut": CAERecipe("lesions-shortcut", CAEConfig(num_classes=2, indiv_downs=1),
                                   TrainConfig(steps=1500, weights=LossWeights(swap_class=5))),

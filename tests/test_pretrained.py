@@ -12,10 +12,11 @@ from caelib import swap
 from caelib.checkpoints import CheckpointError
 
 # largest mean |reconstruction error| allowed on the test subset: the issue's bar for the lesions (0.08; the
-# kinds share the recipe), and for mnist, which has no bar on it, 0.1 (measured on these 200 digits: 0.095,
-# for the model of 2026-12-05 as for the one before):
-# digits' strokes are coarser than the lesions' texture, the guard there is the black box's accuracy
-RECON_ERROR = {"lesions": 0.08, "lesions-kinds": 0.08, "mnist": 0.1}
+# kinds share the recipe), and for mnist, which has no bar on it, 0.13: digits' strokes are coarser than the
+# lesions' texture, and the guard there is the black box's accuracy on the reconstructions. Since the mnist CAE
+# trains with the black box in the loop (2026-12-07) it keeps the black box's decision better and the pixels a
+# little less well (data/README.md: recon error and recon accuracy of the shipped model against the one before).
+RECON_ERROR = {"lesions": 0.08, "lesions-kinds": 0.08, "mnist": 0.13}
 
 
 @pytest.mark.parametrize("name", caelib.PRETRAINED)
