@@ -57,7 +57,7 @@ class TrainConfig:
 # benchmarks/results/generalisation.md).
 AUGMENT_BELOW = 2000
 CRITIC_WEIGHT = 3.0
-CRITIC_RECON_WEIGHT = 1.0
+CRITIC_RECON_WEIGHT = 3.0
 
 
 def recipe(n_images: int, *, black_box: bool, critic: float | None = None, augment: bool | None = None,
