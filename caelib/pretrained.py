@@ -12,7 +12,7 @@ from pathlib import Path
 from .cae import CAE, CAEConfig, Discriminator
 from .checkpoints import config_from_dict, load_checkpoint, load_state, state_of
 from .classifier import SmallCNN, load_classifier
-from .train import LossWeights, TrainConfig
+from .train import LossWeights, TrainConfig, train_cae
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 PRETRAINED = ("lesions", "lesions-kinds", "mnist")
@@ -43,8 +43,6 @@ class CAERecipe:
         """Train this recipe's CAE on ``dataset`` (``caelib.train_cae`` with the recipe's configs). A recipe with a
         ``critic`` trains against the black box: pass it as ``classifier`` (e.g. ``pretrained(name).classifier``).
         Other keyword arguments (``callback``, ``checkpoint``, ``progress``, ...) go to ``train_cae``."""
-        from .train import train_cae
-
         if self.critic and classifier is None:
             raise ValueError(f"this recipe trains with the {self.critic!r} black box as critic: pass it as "
                              f"classifier= (caelib.pretrained({self.critic!r}).classifier)")
