@@ -21,7 +21,7 @@ import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import torch
 from torch import nn
@@ -41,9 +41,8 @@ from .device import keep_freed_memory
 from .erasure import fit_indiv_eraser
 from .losses import LossWeights, diff_augment, discriminator_losses, generator_losses
 from .train_config import AUGMENT_BELOW, CRITIC_RECON_WEIGHT, CRITIC_WEIGHT, TrainConfig, recipe
-
-if TYPE_CHECKING:
-    from .swap import Verdict
+from .verdict import Verdict
+from .verdict import verdict as measure_verdict
 
 __all__ = [
     "train_cae", "TrainResult", "PairSampler", "GeneratorStep", "DiscriminatorStep", "to_training_layout",
@@ -141,7 +140,7 @@ class TrainResult:
     history: list[dict[str, float]]
     seconds: float
     step: int
-    verdict: "Verdict | None" = None
+    verdict: Verdict | None = None
 
 
 def _cosine(cfg: TrainConfig) -> Callable[[int], float]:
@@ -342,10 +341,8 @@ def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig 
     judge = classifier if classifier is not None else critic
     verdict = None
     if test is not None and judge is not None and len(test.labels) and rank == 0:
-        from .swap import verdict as measure
-
         judge = judge.cpu().eval() if isinstance(judge, nn.Module) else judge
-        verdict = measure(cae, judge, test, n=verdict_images, seed=config.seed,
+        verdict = measure_verdict(cae, judge, test, n=verdict_images, seed=config.seed,
                           class_names=getattr(dataset, "class_names", None))
     return TrainResult(cae=cae, disc=disc, history=history, seconds=seconds, step=step, verdict=verdict)
 
