@@ -119,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=whole(1), default=TrainConfig.steps, help=f"training steps (default "
                    f"{TrainConfig.steps}; caelib's shipped "
                    "CAEs use 1500-3000)")
+    p.add_argument("--minutes", type=positive, help="a time budget: after 20 steps the measured pace cuts --steps "
+                   "to what fits in this many minutes (the learning-rate schedule follows; the number of steps then "
+                   "depends on the machine, so only --steps alone is reproducible elsewhere)")
     p.add_argument("--batch-size", type=whole(1), default=TrainConfig.batch_size,
                    help="pairs per step (per process under torchrun)")
     p.add_argument("--lr", type=positive, default=TrainConfig.lr)

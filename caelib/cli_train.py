@@ -107,12 +107,13 @@ def cmd_train_cae(args: argparse.Namespace) -> int:
         config = recipe(len(train), black_box=classifier is not None, critic=args.critic,
                         augment=None if args.augment == "auto" else args.augment == "on",
                         swap_class=args.swap_class_weight, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                        seed=args.seed)
+                        seed=args.seed, minutes=args.minutes)
         meta = {"data": source, "class_names": list(train.class_names),
                 "command": "python -m caelib " + " ".join(sys.argv[1:])}
         world = distributed.world_size()
         log(f"training a CAE on {len(train)} images {train.image_shape} of {train.num_classes} classes "
              f"{list(train.class_names)}; {args.steps} steps of {args.batch_size} pairs"
+             + (f" (fewer if they do not fit in {args.minutes:g} minutes)" if args.minutes else "")
              + (f" per process, {world} processes (DistributedDataParallel)" if world > 1 else "")
              + f" on {distributed.device(args.device)}; the black box as critic: "
              + (f"weight {config.weights.critic:g}" if config.weights.critic else "off")

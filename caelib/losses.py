@@ -28,6 +28,7 @@ import torch.nn.functional as F
 
 from .cae import CAE, Discriminator
 from .classifier import random_shift
+from .pair_balance import PairBalance
 
 
 @dataclass(frozen=True)
@@ -76,11 +77,12 @@ def _l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def generator_losses(cae: CAE, disc: Discriminator, xa, xb, ya, yb, critic: Callable | None = None,
-                     augment: Callable | None = None,
-                     critic_recon: bool = True) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+                     augment: Callable | None = None, critic_recon: bool = True,
+                     pair_balance: PairBalance | None = None) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """All generator loss terms for one batch of pairs; returns (named losses, the swaps). ``augment``: applied
     to what the discriminator sees (``diff_augment``). ``critic_recon``: with a ``critic``, also its term on the
-    reconstructions (two more black-box passes; off when its weight is 0)."""
+    reconstructions (two more black-box passes; off when its weight is 0). ``pair_balance``: with a ``critic``,
+    weights its term on each swap by its class pair (``caelib.pair_balance``) and records the batch there."""
     x = torch.cat([xa, xb])                                  # (2B, C, H, W)
     y = torch.cat([ya, yb])
     s, c = cae.class_encoder(x), cae.indiv_code(x)           # (2B, D), (2B, Ci, h, w)
@@ -104,15 +106,20 @@ def generator_losses(cae: CAE, disc: Discriminator, xa, xb, ya, yb, critic: Call
         "same_swap": _l1(x_sw[same], x[same]) if same.any() else x.new_zeros(()),
         "minimal_change": _l1(x_sw[~same], x_rec[~same].detach()) if (~same).any() else x.new_zeros(()),
     }
-    if critic is not None and critic_recon:
-        logits = critic(torch.cat([x_sw, x_rec]))
-        with torch.no_grad():
-            decided = F.softmax(critic(x), 1)
-        sw_logits, rec_logits = logits.split(len(x_sw))
-        losses["critic"] = F.cross_entropy(sw_logits, y_sw)
-        losses["critic_recon"] = F.kl_div(F.log_softmax(rec_logits, 1), decided, reduction="batchmean")
-    elif critic is not None:
-        losses["critic"] = F.cross_entropy(critic(x_sw), y_sw)
+    if critic is not None:
+        logits = critic(torch.cat([x_sw, x_rec]) if critic_recon else x_sw)
+        sw_logits = logits[:len(x_sw)]
+        if pair_balance is None:
+            losses["critic"] = F.cross_entropy(sw_logits, y_sw)
+        else:
+            weight = pair_balance.weights().to(x.device)[y, y_sw]
+            losses["critic"] = (weight * F.cross_entropy(sw_logits, y_sw, reduction="none")).mean()
+            pair_balance.observe(y, y_sw, sw_logits)
+        if critic_recon:
+            with torch.no_grad():
+                decided = F.softmax(critic(x), 1)
+            rec_logits = logits[len(x_sw):]
+            losses["critic_recon"] = F.kl_div(F.log_softmax(rec_logits, 1), decided, reduction="batchmean")
     return losses, x_sw
 
 

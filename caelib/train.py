@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -40,7 +40,17 @@ from .checkpoints import (
 from .device import keep_freed_memory
 from .erasure import fit_indiv_eraser
 from .losses import LossWeights, diff_augment, discriminator_losses, generator_losses
-from .train_config import AUGMENT_BELOW, CRITIC_RECON_WEIGHT, CRITIC_WEIGHT, TrainConfig, recipe
+from .pair_balance import PairBalance
+from .resume import FIXED_ON_RESUME, RESUME_STATE, check_resume, plain_config
+from .train_config import (
+    AUGMENT_BELOW,
+    CRITIC_RECON_WEIGHT,
+    CRITIC_WEIGHT,
+    TIME_PROBE_STEPS,
+    TrainConfig,
+    recipe,
+    steps_within,
+)
 from .verdict import Verdict
 from .verdict import verdict as measure_verdict
 
@@ -51,11 +61,6 @@ __all__ = [
     "TrainConfig", "recipe", "AUGMENT_BELOW", "CRITIC_WEIGHT", "CRITIC_RECON_WEIGHT",
     "LossWeights", "diff_augment", "generator_losses", "discriminator_losses",
 ]
-
-
-# What a resumed run takes from its checkpoint (the optimisers' and the pair sampler's state), so that a resume
-# cannot change it: train_cae refuses a config that asks for other values instead of ignoring them.
-FIXED_ON_RESUME = ("lr", "beta1", "beta2", "weight_decay", "seed")
 
 
 class PairSampler:
@@ -91,15 +96,17 @@ class GeneratorStep(nn.Module):
     """The generator's forward pass (``generator_losses``) as one module, so that DistributedDataParallel
     can wrap it: its parameters are the CAE's; the discriminator and the critic are used, not owned."""
 
-    def __init__(self, cae: CAE, disc: Discriminator, critic: Callable | None = None, critic_recon: bool = True):
+    def __init__(self, cae: CAE, disc: Discriminator, critic: Callable | None = None, critic_recon: bool = True,
+                 pair_balance: PairBalance | None = None):
         super().__init__()
         self.cae = cae
         self.frozen = (disc, critic)  # a tuple: not registered as submodules, so DDP leaves them alone
-        self.critic_recon = critic_recon
+        self.critic_recon, self.pair_balance = critic_recon, pair_balance
 
     def forward(self, xa, xb, ya, yb, augment=None):
         disc, critic = self.frozen
-        return generator_losses(self.cae, disc, xa, xb, ya, yb, critic, augment, self.critic_recon)
+        return generator_losses(self.cae, disc, xa, xb, ya, yb, critic, augment, self.critic_recon,
+                                self.pair_balance)
 
 
 class DiscriminatorStep(nn.Module):
@@ -143,10 +150,11 @@ class TrainResult:
     verdict: Verdict | None = None
 
 
-def _cosine(cfg: TrainConfig) -> Callable[[int], float]:
+def _cosine(plan: dict, final: float) -> Callable[[int], float]:
+    """Cosine decay over ``plan["steps"]`` (read at each step: a time budget may shorten the plan)."""
     def factor(step: int) -> float:
-        t = min(step / max(cfg.steps, 1), 1.0)
-        return cfg.final_lr_fraction + (1 - cfg.final_lr_fraction) * 0.5 * (1 + math.cos(math.pi * t))
+        t = min(step / max(plan["steps"], 1), 1.0)
+        return final + (1 - final) * 0.5 * (1 + math.cos(math.pi * t))
     return factor
 
 
@@ -176,6 +184,9 @@ def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig 
     After ``config.steps`` the class eraser of the individual code is fitted (``config.erase_class``,
     see ``caelib.erasure``), then ``config.erase_steps`` more steps run at the final learning rate with
     it on, refitting it every ``ERASER_REFIT_EVERY`` steps and at the end.
+    ``config.minutes`` (a time budget): after ``TIME_PROBE_STEPS`` steps the measured pace sets how many of
+    ``config.steps`` fit (``steps_within``), the learning-rate schedule follows, and the checkpoint's meta keeps
+    the plan (``"minutes_plan"``), which a resume with the same budget follows.
     ``stop_at``: stop (and checkpoint) after this many steps of the ``config.steps + config.erase_steps`` schedule, to
     continue later with the same call. ``meta``: extra plain values stored in the checkpoint's meta
     (e.g. where the data came from). ``test`` (a held-out dataset) and ``classifier`` (the black box; default
@@ -224,8 +235,10 @@ def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig 
     adam = dict(lr=config.lr, betas=(config.beta1, config.beta2), weight_decay=config.weight_decay)
     opt_g = torch.optim.AdamW(cae.parameters(), **adam)
     opt_d = torch.optim.AdamW(disc.parameters(), **adam)
-    sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, _cosine(config))
-    sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, _cosine(config))
+    plan = {"steps": config.steps}
+    sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, _cosine(plan, config.final_lr_fraction))
+    sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, _cosine(plan, config.final_lr_fraction))
+    balance = PairBalance(cae_config.num_classes) if config.balance_pairs and critic is not None else None
     history: list[dict[str, float]] = []
     resumes: list[dict] = []
     step, seconds = 0, 0.0
@@ -239,12 +252,16 @@ def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig 
         if "opt_g" not in st:
             raise ValueError(f"{checkpoint} holds a finished model without optimiser state; it cannot be "
                              "resumed. Pass another checkpoint path to train a new model.")
-        missing = [repr(r) for r in _RESUME_STATE if not isinstance(st.get(r), dict)]
+        missing = [repr(r) for r in RESUME_STATE if not isinstance(st.get(r), dict)]
         missing += [] if isinstance(ck["meta"].get("step"), int) else ["the step it reached (meta 'step')"]
         if missing:
             raise CheckpointError(f"{checkpoint} is damaged or incomplete: a resume needs {', '.join(missing)}, "
                                   "which it lacks; pass another checkpoint path (or --force to replace it)")
-        resumes = _check_resume(checkpoint, ck["meta"], config, int(ck["meta"]["step"]))
+        budget = ck["meta"].get("minutes_plan")   # a time budget's plan holds when resumed with that budget
+        if config.minutes and isinstance(budget, dict) and budget.get("minutes") == config.minutes:
+            config = replace(config, steps=min(config.steps, int(budget["steps"])))
+            plan.update(steps=config.steps, budget=budget)
+        resumes = check_resume(checkpoint, ck["meta"], config, int(ck["meta"]["step"]))
         opt_g.load_state_dict(st["opt_g"]), opt_d.load_state_dict(st["opt_d"])
         sched_g.load_state_dict(st["sched_g"]), sched_d.load_state_dict(st["sched_d"])
         by_rank = st["rng"].get("pairs_by_rank")
@@ -254,6 +271,8 @@ def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig 
             sampler.generator.set_state(by_rank[rank])
         else:  # another number of processes: a fresh, still distinct stream per rank
             sampler.generator.manual_seed(config.seed + rank * RANK_SEED_STRIDE + int(ck["meta"]["step"]))
+        if balance is not None and "pair_balance" in st:   # (a run that turns it on at a resume starts it anew)
+            balance.load_state_dict(st["pair_balance"])
         step, seconds = int(ck["meta"]["step"]), float(ck["meta"].get("seconds", 0.0))
         history = list(ck["meta"].get("history", []))
     cae.to(dev).train(), disc.to(dev).train()
@@ -266,7 +285,7 @@ def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig 
             critic_grads.append((p, p.requires_grad))
             p.requires_grad_(False)
     w = config.weights
-    gen_step = distributed.wrap(GeneratorStep(cae, disc, critic, critic_recon=w.critic_recon != 0), dev)
+    gen_step = distributed.wrap(GeneratorStep(cae, disc, critic, w.critic_recon != 0, balance), dev)
     disc_step = distributed.wrap(DiscriminatorStep(disc), dev)
 
     def save(path):
@@ -276,17 +295,21 @@ def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig 
         if rank == 0:
             state = {"cae": cae.state_dict(), "discriminator": disc.state_dict(),
                      "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
-                     "sched_g": sched_g.state_dict(), "sched_d": sched_d.state_dict(), "rng": rng}
+                     "sched_g": sched_g.state_dict(), "sched_d": sched_d.state_dict(), "rng": rng,
+                     **({} if balance is None else {"pair_balance": balance.state_dict()})}
             info = {**(meta or {}), "step": step, "seconds": seconds, "history": history,
-                    "train_config": _plain(asdict(config)), "world_size": world}
+                    "train_config": plain_config(config), "world_size": world}
             if resumes:
                 info["resumes"] = resumes
+            if "budget" in plan:
+                info["minutes_plan"] = plan["budget"]
             save_checkpoint(path, kind="cae", config=asdict(cae_config), state=state, meta=info)
         distributed.barrier()
 
     total = config.steps + config.erase_steps
     bar = tqdm(total=total, initial=step, desc="training CAE", disable=not progress or rank != 0)
-    t0 = time.perf_counter()
+    t0 = t_start = time.perf_counter()
+    step_start = step
     end = total if stop_at is None else min(stop_at, total)
     while step < end:
         ia, ib = sampler(config.batch_size)
@@ -309,7 +332,14 @@ def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig 
         opt_d.zero_grad(set_to_none=True)
         d_total.backward()
         opt_d.step()
-        sched_g.step(), sched_d.step()
+        if config.minutes and "budget" not in plan and step + 1 == step_start + TIME_PROBE_STEPS:
+            pace = max(distributed.gather((time.perf_counter() - t_start) / TIME_PROBE_STEPS))  # the slowest rank
+            config = replace(config, steps=steps_within(config, pace, step + 1, seconds + time.perf_counter() - t0))
+            total = config.steps + config.erase_steps
+            end, bar.total = (total if stop_at is None else min(stop_at, total)), total
+            plan.update(steps=config.steps, budget={"minutes": config.minutes, "steps": config.steps,
+                                                    "seconds_per_step": pace})
+        sched_g.step(), sched_d.step()   # (after a time budget's plan: the schedule's next value follows it)
         step += 1
         bar.update(1)
         if config.erase_class and step >= config.steps and (
@@ -345,41 +375,3 @@ def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig 
         verdict = measure_verdict(cae, judge, test, n=verdict_images, seed=config.seed,
                           class_names=getattr(dataset, "class_names", None))
     return TrainResult(cae=cae, disc=disc, history=history, seconds=seconds, step=step, verdict=verdict)
-
-
-_RESUME_STATE = ("opt_g", "opt_d", "sched_g", "sched_d", "rng")
-
-
-def _flat(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
-    return out
-
-
-def _check_resume(checkpoint, stored_meta: dict, config: TrainConfig, step: int) -> list[dict]:
-    """Refuse to resume with other ``FIXED_ON_RESUME`` values than the checkpoint's (they would be ignored);
-    -> the checkpoint's list of resumes, plus this one when it changes other settings (the meta's record)."""
-    resumes = list(stored_meta.get("resumes", []))
-    stored = stored_meta.get("train_config")
-    if not isinstance(stored, dict):   # written before caelib recorded it: nothing to compare
-        return resumes
-    old, new = _flat(stored), _flat(_plain(asdict(config)))
-    fixed = [k for k in FIXED_ON_RESUME if k in old and old[k] != new[k]]
-    if fixed:
-        have = ", ".join(f"{k}={old[k]!r}" for k in fixed)
-        want = ", ".join(f"{k}={new[k]!r}" for k in fixed)
-        flags = " ".join(f"--{k} {old[k]}" for k in fixed if k in ("lr", "seed"))
-        raise ValueError(f"{checkpoint} was trained with {have}, but this run asks for {want}; a resumed run "
-                         "keeps them (its optimiser and pair sampler come from the checkpoint). Resume with the "
-                         f"checkpoint's values{f' ({flags})' if flags else ''}, or start a new model (another "
-                         "checkpoint path, or --force on the command line)")
-    changed = {k: [old.get(k), new[k]] for k in new if old.get(k) != new[k]}
-    if changed:
-        resumes.append({"step": step, "changed": changed})
-    return resumes
-
-
-def _plain(d: dict) -> dict:
-    """Dataclass dicts hold tuples and nested dicts only; keep them plain for ``weights_only`` loading."""
-    return {k: (_plain(v) if isinstance(v, dict) else v) for k, v in d.items()}

@@ -35,7 +35,11 @@ class TrainConfig:
                                        # look, as digits do, equal means leave a probe above chance)
     weights: LossWeights = field(default_factory=LossWeights)
     augment: bool = False              # the discriminator sees shifted, cut-out images (``diff_augment``)
+    balance_pairs: bool = False        # with a critic: its term on each swap weighs more for class pairs
+                                       # whose swaps it has lately refused (``caelib.pair_balance``)
     seed: int = 0
+    minutes: float | None = None       # a time budget: after TIME_PROBE_STEPS steps the measured pace cuts
+                                       # `steps` to what fits (the schedule follows; ``steps_within``)
 
     def __post_init__(self):
         for name in ("steps", "erase_steps", "erase_spread_dims"):
@@ -49,6 +53,20 @@ class TrainConfig:
         if not 0 <= self.same_class_fraction <= 1 or not 0 <= self.final_lr_fraction <= 1:
             raise ValueError("TrainConfig.same_class_fraction and final_lr_fraction must lie in [0, 1], got "
                              f"{self.same_class_fraction!r} and {self.final_lr_fraction!r}")
+        if self.minutes is not None and not self.minutes > 0:
+            raise ValueError(f"TrainConfig.minutes (a time budget) must be > 0 or None, got {self.minutes!r}")
+
+
+TIME_PROBE_STEPS = 20   # steps timed before a run with a time budget plans how many fit
+
+
+def steps_within(config: TrainConfig, seconds_per_step: float, done: int = 0, spent: float = 0.0) -> int:
+    """The training steps (``config.steps``'s role: before ``erase_steps``) that fit ``config.minutes`` at
+    ``seconds_per_step``, for a run that has trained ``done`` steps in ``spent`` seconds: at most ``config.steps``,
+    at least ``done``. The number depends on the machine's speed, so a run with a time budget is reproducible
+    only on the same machine; ``steps`` alone is."""
+    fit = done + int((config.minutes * 60 - spent) / max(seconds_per_step, 1e-9)) - config.erase_steps
+    return max(done, min(config.steps, fit))
 
 
 # The recipe that adapts to the data and the black box (``recipe``): differentiable augmentation below this many
@@ -58,6 +76,7 @@ class TrainConfig:
 AUGMENT_BELOW = 2000
 CRITIC_WEIGHT = 3.0
 CRITIC_RECON_WEIGHT = 3.0
+BALANCE_PAIRS = False
 
 
 def recipe(n_images: int, *, black_box: bool, critic: float | None = None, augment: bool | None = None,
@@ -78,4 +97,5 @@ def recipe(n_images: int, *, black_box: bool, critic: float | None = None, augme
     augment = n_images < AUGMENT_BELOW if augment is None else bool(augment)
     weights = LossWeights(critic=float(critic), critic_recon=CRITIC_RECON_WEIGHT if critic else 0.0,
                           swap_class=swap_class)
+    config.setdefault("balance_pairs", BALANCE_PAIRS and bool(critic))
     return TrainConfig(weights=weights, augment=augment, **config)
