@@ -1,7 +1,9 @@
 """Does the default recipe work on data nobody tuned it for? The panel of issue 25, run as a user would.
 
     python benchmarks/generalisation.py [--sets fashion-shirts-500 mnist ...] [--seeds 0 1 2] [--threads 2]
-                                        [--steps 2000] [--out benchmarks/results/generalisation.md]
+                                        [--steps 2000] [--cae-args "--indiv-downs 1"]
+                                        [--recipe-constant BALANCE_PAIRS=True ...]
+                                        [--out benchmarks/results/generalisation.md]
 
 For each panel set and seed, exactly README's commands with default settings (no per-set flag):
 ``python -m caelib train-classifier --dataset D [--max-images N] --seed S`` and
@@ -22,6 +24,7 @@ Each row is appended to ``--out`` (a Markdown table) as soon as it is measured, 
 from __future__ import annotations
 
 import argparse
+import ast
 import datetime as dt
 import tempfile
 import time
@@ -30,7 +33,7 @@ from pathlib import Path
 import torch
 
 import caelib
-from caelib import cli, evaluate, paths, saliency
+from caelib import cli, evaluate, paths, saliency, train_config
 from caelib.classifier import load_classifier, predict_proba
 from caelib.data import stratified_indices
 from caelib.pretrained import load_cae
@@ -60,14 +63,14 @@ def correctly_classified(classifier, test, n: int, seed: int) -> torch.Tensor:
     return right[torch.as_tensor(pick)]
 
 
-def measure(name: str, seed: int, steps: int | None, work: Path) -> dict:
+def measure(name: str, seed: int, steps: int | None, work: Path, cae_args: tuple[str, ...] = ()) -> dict:
     dataset, n_train = PANEL[name]
     data = ["--dataset", dataset] + ([] if n_train is None else ["--max-images", str(n_train)])
     clf_path, cae_path = work / f"{name}-{seed}-classifier.pt", work / f"{name}-{seed}-cae.pt"
     cli.main(["train-classifier", *data, "--out", str(clf_path), "--seed", str(seed), "--quiet"])
     t0 = time.perf_counter()
     cli.main(["train-cae", *data, "--classifier", str(clf_path), "--out", str(cae_path), "--seed", str(seed),
-              "--quiet", *([] if steps is None else ["--steps", str(steps)])])
+              "--quiet", *([] if steps is None else ["--steps", str(steps)]), *cae_args])
     minutes = (time.perf_counter() - t0) / 60
     classifier, (cae, _, _) = load_classifier(clf_path), load_cae(cae_path)
     train = caelib.load_dataset(dataset, split="train", **({} if n_train is None else {"n": n_train}))
@@ -104,20 +107,32 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--steps", type=int, help="CAE steps (default: train-cae's own default)")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--cae-args", default="", help="extra train-cae flags, the same for every set, to compare a "
+                   "variant of the default (e.g. \"--indiv-downs 1\"); the issue's bars take none")
+    p.add_argument("--recipe-constant", action="append", default=[], metavar="NAME=VALUE",
+                   help="set a constant of caelib.train_config that the recipe reads (e.g. BALANCE_PAIRS=True, "
+                   "CRITIC_WEIGHT=6), to measure a candidate default")
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "generalisation.md")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    for item in args.recipe_constant:
+        name, _, value = item.partition("=")
+        if not name.isupper() or not hasattr(train_config, name):
+            p.error(f"--recipe-constant {item}: caelib.train_config has no constant {name!r}")
+        setattr(train_config, name, type(getattr(train_config, name))(ast.literal_eval(value)))
     if not args.out.exists():
         args.out.write_text("# The default recipe on the panel (issue 25)\n\nCommand: `python benchmarks/"
                             "generalisation.py` (rows appended as measured; see the script's docstring).\n")
     with open(args.out, "a", encoding="utf-8") as f:
         f.write(f"\n{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, {args.threads} threads, "
-                f"steps {args.steps or 'default'}:\n\n| " + " | ".join(COLUMNS) + " |\n|"
+                f"steps {args.steps or 'default'}"
+                + (f", train-cae {args.cae_args}" if args.cae_args else "")
+                + "".join(f", {item}" for item in args.recipe_constant) + ":\n\n| " + " | ".join(COLUMNS) + " |\n|"
                 + "---|" * len(COLUMNS) + "\n")
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.sets:
             for seed in args.seeds:
-                line = row_text(measure(name, seed, args.steps, Path(tmp)))
+                line = row_text(measure(name, seed, args.steps, Path(tmp), tuple(args.cae_args.split())))
                 print(line, flush=True)
                 with open(args.out, "a", encoding="utf-8") as f:
                     f.write(line + "\n")

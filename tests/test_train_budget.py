@@ -49,7 +49,15 @@ def test_without_a_budget_the_run_takes_its_steps():
     assert res.step == TIME_PROBE_STEPS + 5
 
 
-def test_the_command_line_passes_the_budget():
-    args = build_parser().parse_args(["train-cae", "--dataset", "digits", "--out", "x.pt", "--minutes", "8"])
-    assert args.minutes == 8
+def test_the_command_line_trains_within_the_budget(tmp_path):
+    from caelib.cli import main
+    from caelib.data import load_dataset, save_image_folder
+
+    save_image_folder(load_dataset("lesions", n=40), tmp_path / "imgs")
+    out = tmp_path / "cae.pt"
+    tiny = ["--width", "4", "--class-dim", "4", "--batch-size", "2", "--quiet"]
+    assert main(["train-cae", "--folder", str(tmp_path / "imgs"), "--out", str(out), "--steps", "500",
+                 "--minutes", "0.0001", *tiny]) == 0
+    meta = torch.load(out, weights_only=True)["meta"]
+    assert meta["step"] == TIME_PROBE_STEPS == meta["minutes_plan"]["steps"]
     assert build_parser().parse_args(["train-cae", "--dataset", "digits", "--out", "x.pt"]).minutes is None
