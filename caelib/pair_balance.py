@@ -54,11 +54,10 @@ class PairBalance:
         pair = source * self.k + donor
         n = torch.bincount(pair, minlength=self.k ** 2).float()
         missed = torch.bincount(pair, weights=miss, minlength=self.k ** 2)
-        seen = n > 0
+        seen = (n > 0) & self.cross.view(-1)            # same-class swaps are not a pair's evidence
         step = 1 - (1 - self.rate) ** n[seen]          # n observations at once move the rate n steps' worth
         flat = self.miss.view(-1)
         flat[seen] += step * (missed[seen] / n[seen] - flat[seen])
-        self.miss.masked_fill_(~self.cross, 0.0)
 
     def state_dict(self) -> dict:
         return {"miss": self.miss.clone()}

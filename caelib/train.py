@@ -150,12 +150,10 @@ class TrainResult:
     verdict: Verdict | None = None
 
 
-def _cosine(plan: dict, final: float) -> Callable[[int], float]:
-    """Cosine decay over ``plan["steps"]`` (read at each step: a time budget may shorten the plan)."""
-    def factor(step: int) -> float:
-        t = min(step / max(plan["steps"], 1), 1.0)
-        return final + (1 - final) * 0.5 * (1 + math.cos(math.pi * t))
-    return factor
+def _cosine(step: int, steps: int, final: float) -> float:
+    """The learning rate's factor at ``step``: cosine decay from 1 to ``final`` over ``steps``."""
+    t = min(step / max(steps, 1), 1.0)
+    return final + (1 - final) * 0.5 * (1 + math.cos(math.pi * t))
 
 
 def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig = TrainConfig(), *,
@@ -235,9 +233,12 @@ def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig 
     adam = dict(lr=config.lr, betas=(config.beta1, config.beta2), weight_decay=config.weight_decay)
     opt_g = torch.optim.AdamW(cae.parameters(), **adam)
     opt_d = torch.optim.AdamW(disc.parameters(), **adam)
-    plan = {"steps": config.steps}
-    sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, _cosine(plan, config.final_lr_fraction))
-    sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, _cosine(plan, config.final_lr_fraction))
+    def lr_factor(s: int) -> float:   # reads `config` when called: a time budget's plan may shorten its steps
+        return _cosine(s, config.steps, config.final_lr_fraction)
+
+    sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, lr_factor)
+    sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, lr_factor)
+    minutes_plan: dict | None = None   # a time budget's plan, once made (kept in the checkpoint's meta)
     balance = PairBalance(cae_config.num_classes) if config.balance_pairs and critic is not None else None
     history: list[dict[str, float]] = []
     resumes: list[dict] = []
@@ -257,10 +258,10 @@ def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig 
         if missing:
             raise CheckpointError(f"{checkpoint} is damaged or incomplete: a resume needs {', '.join(missing)}, "
                                   "which it lacks; pass another checkpoint path (or --force to replace it)")
-        budget = ck["meta"].get("minutes_plan")   # a time budget's plan holds when resumed with that budget
-        if config.minutes and isinstance(budget, dict) and budget.get("minutes") == config.minutes:
-            config = replace(config, steps=min(config.steps, int(budget["steps"])))
-            plan.update(steps=config.steps, budget=budget)
+        stored_plan = ck["meta"].get("minutes_plan")   # a time budget's plan holds when resumed with that budget
+        if config.minutes and isinstance(stored_plan, dict) and stored_plan.get("minutes") == config.minutes:
+            minutes_plan = stored_plan
+            config = replace(config, steps=min(config.steps, int(stored_plan["steps"])))
         resumes = check_resume(checkpoint, ck["meta"], config, int(ck["meta"]["step"]))
         opt_g.load_state_dict(st["opt_g"]), opt_d.load_state_dict(st["opt_d"])
         sched_g.load_state_dict(st["sched_g"]), sched_d.load_state_dict(st["sched_d"])
@@ -301,8 +302,8 @@ def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig 
                     "train_config": plain_config(config), "world_size": world}
             if resumes:
                 info["resumes"] = resumes
-            if "budget" in plan:
-                info["minutes_plan"] = plan["budget"]
+            if minutes_plan is not None:
+                info["minutes_plan"] = minutes_plan
             save_checkpoint(path, kind="cae", config=asdict(cae_config), state=state, meta=info)
         distributed.barrier()
 
@@ -332,13 +333,12 @@ def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig 
         opt_d.zero_grad(set_to_none=True)
         d_total.backward()
         opt_d.step()
-        if config.minutes and "budget" not in plan and step + 1 == step_start + TIME_PROBE_STEPS:
+        if config.minutes and minutes_plan is None and step + 1 == step_start + TIME_PROBE_STEPS:
             pace = max(distributed.gather((time.perf_counter() - t_start) / TIME_PROBE_STEPS))  # the slowest rank
             config = replace(config, steps=steps_within(config, pace, step + 1, seconds + time.perf_counter() - t0))
             total = config.steps + config.erase_steps
             end, bar.total = (total if stop_at is None else min(stop_at, total)), total
-            plan.update(steps=config.steps, budget={"minutes": config.minutes, "steps": config.steps,
-                                                    "seconds_per_step": pace})
+            minutes_plan = {"minutes": config.minutes, "steps": config.steps, "seconds_per_step": pace}
         sched_g.step(), sched_d.step()   # (after a time budget's plan: the schedule's next value follows it)
         step += 1
         bar.update(1)
