@@ -53,7 +53,8 @@ def config_to_dict(cfg: Any) -> dict[str, Any]:
 def config_from_dict(cls: type[T], d: dict[str, Any]) -> T:
     """Build the config dataclass ``cls`` from ``d``; unknown keys raise ``CheckpointError``.
 
-    Missing keys take the dataclass defaults, so older checkpoints keep loading when a field is added.
+    Missing keys take the value ``cls.BEFORE_FIELD`` gives them (what a config meant before the field existed),
+    else the dataclass defaults, so older checkpoints keep loading when a field is added.
     """
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(d) - names)
@@ -62,7 +63,7 @@ def config_from_dict(cls: type[T], d: dict[str, Any]) -> T:
             f"the checkpoint's config has fields {unknown} that {cls.__name__} does not know; "
             f"it was written by a different caelib version ({cls.__name__} fields: {sorted(names)})"
         )
-    return cls(**d)
+    return cls(**{**getattr(cls, "BEFORE_FIELD", {}), **d})
 
 
 def _plain(obj: Any, where: str) -> Any:

@@ -164,6 +164,8 @@ def test_config_validation():
         CAEConfig(indiv_downs=0)
     with pytest.raises(ValueError, match="indiv_downs"):
         CAEConfig(image_size=12, indiv_downs=3)
+    with pytest.raises(ValueError, match="class_encoder must be 'pooled' or 'strided'"):
+        CAEConfig(class_encoder="resnet")
 
 
 def test_pair_sampler_mixes_same_and_cross_class_pairs():

@@ -165,6 +165,27 @@ def test_config_fields_added_later_count_as_their_defaults(tmp_path):
         load_checkpoint(path, expect_config=replace(cfg, num_classes=4))
 
 
+def test_config_written_before_the_pooled_class_encoder_loads_as_strided(tmp_path):
+    """CAEConfig.BEFORE_FIELD: a CAE checkpoint without ``class_encoder`` was trained with the strided class encoder
+    (the default until the pooled one): it matches a strided config, builds the strided network and loads its
+    weights; a pooled config (the default now) is refused with the field named."""
+    from dataclasses import asdict, replace
+
+    from caelib.cae import CAE, CAEConfig, Discriminator
+    from caelib.pretrained import load_cae
+    strided = CAEConfig(num_classes=2, width=4, class_encoder="strided")
+    old = asdict(strided)
+    del old["class_encoder"]
+    path = tmp_path / "old.pt"
+    _save(path, config=old, kind="cae",
+          state={"cae": CAE(strided).state_dict(), "discriminator": Discriminator(strided).state_dict()})
+    assert load_checkpoint(path, expect_config=strided)["config"] == old
+    with pytest.raises(CheckpointError, match="class_encoder='strided'; this model has class_encoder='pooled'"):
+        load_checkpoint(path, expect_config=replace(strided, class_encoder="pooled"))
+    assert CAEConfig().class_encoder == "pooled"
+    assert load_cae(path)[0].config == strided
+
+
 def test_non_plain_meta_is_refused_at_save(tmp_path):
     with pytest.raises(TypeError, match="plain values"):
         _save(tmp_path / "m.pt", meta={"model": nn.Linear(1, 1)})
