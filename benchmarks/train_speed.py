@@ -7,9 +7,10 @@ step (generator + discriminator, batch of 32 pairs, 32x32 grayscale) of caelib's
 paper-size configuration (``CAEConfig.paper()``, the authors' layer sizes) at the same input and batch:
 images/s, the step's FLOPs (counted by ``torch.utils.flop_counter``), the FLOP rate as a fraction of the
 matmul rate, and the speed ratio; the same for the configurations of the shipped lesions and mnist CAEs (their
-individual codes are 16x16 and 4x4 where the default's is 8x8). All are timed in interleaved rounds (a few
-steps of each in turn), so that a slow spell of a shared machine hits them all; a ratio is the ratio of the
-medians, and the spread of the per-round ratios is printed too. Also prints the training time and quality of
+individual codes are 16x16 and 4x4 where the default's is 8x8), of the default with the strided class encoder it
+had before 2026-12-07, and of the default at 64x64 (a folder of larger images). All are timed in interleaved
+rounds (a few steps of each in turn), so that a slow spell of a shared machine hits them all; a ratio is the ratio of
+the medians, and the spread of the per-round ratios is printed too. Also prints the training time and quality of
 the shipped CAEs, read from their checkpoints (measured when they were trained by ``scripts/train_cae.py``).
 """
 
@@ -89,7 +90,9 @@ def main(argv=None) -> None:
     peak = matmul_gflops()
     print(f"threads {args.threads}; fp32 matmul (2048^2): {peak:.1f} GFLOP/s (median of 5); freed memory kept "
           f"for the next step (caelib.device.keep_freed_memory): {keep_freed_memory()}")
-    configs = {"caelib default": CAEConfig(), "paper size": CAEConfig.paper()}
+    configs = {"caelib default": CAEConfig(), "paper size": CAEConfig.paper(),
+               "strided class enc": CAEConfig(class_encoder="strided"),   # the default before 2026-12-07
+               "default at 64x64": CAEConfig(image_size=64)}               # a folder of 64x64 images
     for name in ("lesions", "mnist"):                    # the shipped models' own configurations, as well
         configs[f"shipped {name}"] = CAE_RECIPES[name].model
     steps, flops, params = {}, {}, {}
@@ -110,12 +113,16 @@ def main(argv=None) -> None:
               f"{2 * args.batch / sec:7.1f} images/s  {flops[name] / 1e9:6.1f} GFLOP/step  "
               f"{flops[name] / sec / 1e9:6.1f} GFLOP/s = {flops[name] / sec / 1e9 / peak:5.1%} of matmul")
     for name in configs:
-        if name == "paper size":
+        if name in ("paper size", "default at 64x64"):
             continue
         ratios = sorted(p / c for p, c in zip(times["paper size"], times[name]))
         ratio = statistics.median(times["paper size"]) / statistics.median(times[name])
         print(f"speed-up of {name} over the paper size at 32x32, batch {args.batch}: {ratio:.1f}x (ratio of "
               f"medians over {args.repeats} interleaved rounds; per round {ratios[0]:.1f}x .. {ratios[-1]:.1f}x)")
+    for name, against in (("caelib default", "strided class enc"), ("default at 64x64", "caelib default")):
+        ratios = sorted(a / b for a, b in zip(times[name], times[against]))
+        ratio = statistics.median(times[name]) / statistics.median(times[against])
+        print(f"step of {name} / step of {against}: {ratio:.2f}x (per round {ratios[0]:.2f}x .. {ratios[-1]:.2f}x)")
     from caelib.checkpoints import load_checkpoint
     for path in sorted((ROOT / "data").glob("*-cae.pt")):
         meta = load_checkpoint(path, kind="cae")["meta"]

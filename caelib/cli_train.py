@@ -130,8 +130,9 @@ def cmd_train_cae(args: argparse.Namespace) -> int:
         log(f"{result.step} steps in {result.seconds:.0f} s; checkpoint {out}")
         if result.verdict is not None:   # the guards on a sample of the test split across its classes
             v = result.verdict
-            log(f"{v.table()}\n  (black-box accuracy on these images {v.classifier_accuracy:.3f}; reconstruction "
-                 f"error {v.report['recon_error']:.3f}; the checkpoint is written either way)\n{v.summary()}")
+            log(f"{v.table()}\n  (black-box accuracy on these images {v.classifier_accuracy:.3f}; the CAE's code head "
+                 f"reads the class of {v.report['code_accuracy']:.3f}; reconstruction error "
+                 f"{v.report['recon_error']:.3f}; the checkpoint is written either way)\n{v.summary()}")
         elif distributed.is_main():
             log("no verdict: " + ("pass --classifier (the black box) to measure the guards" if classifier is None
                                    else "the test split holds no images"))

@@ -172,13 +172,19 @@ def verdict(cae: CAE, classifier: Classifier, test, *, n: int | None = 500, seed
         ]
         effect = report["class_code_effect"]
     margin = b["recon_accuracy_margin"]
+    # a reconstruction takes the class its class code carries: the code head's accuracy bounds it (measured on the
+    # panel, benchmarks/results/generalisation.md)
+    code_acc = float((cae.code_head(cae.encode(x)[0]).argmax(1) == y).float().mean())
     guards.insert(1, Guard("recon_accuracy", f"reconstructions classified correctly (>= black box - {margin:.2f})",
                            report["recon_accuracy"], ">=", acc - margin,
                            "the black box misreads the reconstructions more often than the originals, so the CAE's "
-                           "images lose what it looks at: train longer (more --steps); a finer individual code "
-                           "(--indiv-downs 1) keeps thin structures; more training images"))
+                           "images lose what it looks at. A reconstruction takes the class its class code carries, "
+                           f"and the CAE's code head reads the right class in {code_acc:.3f} of these images "
+                           f"(the black box {acc:.3f}): train longer (more --steps); more training images; a finer "
+                           "individual code (--indiv-downs 1) keeps thin structures"))
     guards.append(Guard("class_code_effect", "the class code changes the output", effect, ">=",
                         b["class_code_effect"], "the decoder ignores the class code (a collapsed CAE): train longer, "
                         "or anew with another --seed or a lower --lr; check that the classes differ in the images"))
     return Verdict(guards=guards, n_images=len(y), classifier_accuracy=acc,
-                   report={**report, "classifier_accuracy": acc, "majority_rate": majority})
+                   report={**report, "classifier_accuracy": acc, "majority_rate": majority,
+                           "code_accuracy": code_acc})

@@ -83,6 +83,7 @@ def test_a_test_folder_sorted_by_class_gets_a_verdict_over_both_classes(folder: 
     assert re.search(r"black box beats the majority class +1\.000 +> 0\.500 +met\n", table)
     assert "swap flip rate, worst class pair (" in table and "NOT MET" in table
     assert "not met: swap flip rate" in table and "train longer" in table
+    assert re.search(r"the CAE's code head reads the class of [01]\.\d{3}", table)
     last = err.strip().splitlines()[-1]
     assert last.endswith("of 5 guards not met") and int(last.split()[0]) >= 1
 
@@ -113,6 +114,9 @@ def test_a_good_cae_meets_every_guard() -> None:
     v = verdict(models.cae, models.classifier, test, n=200, class_names=("normal", "lesion"))
     assert v.met, str(v)
     assert v.summary() == "all 5 guards met" and "not met" not in v.table()
+    # the code head reads the class about as well as the black box, and the reconstructions follow it
+    assert v.report["code_accuracy"] >= v.classifier_accuracy - 0.05
+    assert abs(v.report["code_accuracy"] - v.report["recon_accuracy"]) <= 0.05
     assert "worst class pair (normal -> lesion)" in v.table() or "worst class pair (lesion -> normal)" in v.table()
 
 
