@@ -5,6 +5,9 @@
                                         [--recipe-constant BALANCE_PAIRS=True ...]
                                         [--out benchmarks/results/generalisation.md]
 
+fashion-shirts-500-64px (on request, not in the default --sets) is the same data written to a folder as 64x64 PNGs
+and read with ``--folder DIR --image-size 64``: what 64x64 images cost and whether the guards hold there.
+
 For each panel set and seed, exactly README's commands with default settings (no per-set flag):
 ``python -m caelib train-classifier --dataset D [--max-images N] --seed S`` and
 ``python -m caelib train-cae --dataset D [--max-images N] --classifier CLF --seed S`` (in-process, through
@@ -35,7 +38,7 @@ import torch
 import caelib
 from caelib import cli, evaluate, paths, saliency, train_config
 from caelib.classifier import load_classifier, predict_proba
-from caelib.data import stratified_indices
+from caelib.data import ImageDataset, save_image_folder, stratified_indices
 from caelib.pretrained import load_cae
 from caelib.swap import verdict
 
@@ -48,7 +51,10 @@ PANEL = {
     "mnist": ("mnist", None),
     "digits": ("digits", None),
     "lesions-kinds": ("lesions-kinds", None),
+    "fashion-shirts-500-64px": ("fashion-mnist-shirts", 500),
 }
+# sets written to a folder of larger PNGs (bilinear) and trained with --folder --image-size: the cost of 64x64 images
+LARGER = {"fashion-shirts-500-64px": 64}
 MAPS = {"CAE path-gradient": "cae-path-gradient", "paper's CAE map": "cae", "IG": "integrated-gradients",
         "Occlusion": "occlusion", "random": "random"}
 COLUMNS = ["set", "seed", "K", "train images", "black box", "recon correct", "flip mean", "flip worst",
@@ -63,9 +69,21 @@ def correctly_classified(classifier, test, n: int, seed: int) -> torch.Tensor:
     return right[torch.as_tensor(pick)]
 
 
+def write_larger(dataset: str, n_train: int | None, size: int, root: Path) -> list[str]:
+    """Write ``dataset``'s training (``n_train`` images) and test splits to ``root/train`` and ``root/test`` as
+    ``size`` x ``size`` PNGs, as a user's folder of larger images; the train-cae flags that read it."""
+    for split, n in (("train", n_train), ("test", None)):
+        ds = caelib.load_dataset(dataset, split=split, **({} if n is None else {"n": n}))
+        big = torch.nn.functional.interpolate(ds.images, size=(size, size), mode="bilinear", align_corners=False)
+        save_image_folder(ImageDataset(big.clamp(-1, 1), ds.labels, class_names=ds.class_names), root / split)
+    return ["--folder", str(root), "--image-size", str(size)]
+
+
 def measure(name: str, seed: int, steps: int | None, work: Path, cae_args: tuple[str, ...] = ()) -> dict:
     dataset, n_train = PANEL[name]
     data = ["--dataset", dataset] + ([] if n_train is None else ["--max-images", str(n_train)])
+    if name in LARGER:
+        data = write_larger(dataset, n_train, LARGER[name], work / f"{name}-{seed}-images")
     clf_path, cae_path = work / f"{name}-{seed}-classifier.pt", work / f"{name}-{seed}-cae.pt"
     cli.main(["train-classifier", *data, "--out", str(clf_path), "--seed", str(seed), "--quiet"])
     t0 = time.perf_counter()
@@ -73,8 +91,12 @@ def measure(name: str, seed: int, steps: int | None, work: Path, cae_args: tuple
               "--quiet", *([] if steps is None else ["--steps", str(steps)]), *cae_args])
     minutes = (time.perf_counter() - t0) / 60
     classifier, (cae, _, _) = load_classifier(clf_path), load_cae(cae_path)
-    train = caelib.load_dataset(dataset, split="train", **({} if n_train is None else {"n": n_train}))
-    test = caelib.load_dataset(dataset, split="test")
+    if name in LARGER:
+        folder = {"root": data[1], "image_size": LARGER[name]}
+        train, test = (caelib.load_dataset("folder", split=split, **folder) for split in ("train", "test"))
+    else:
+        train = caelib.load_dataset(dataset, split="train", **({} if n_train is None else {"n": n_train}))
+        test = caelib.load_dataset(dataset, split="test")
     v = verdict(cae, classifier, test, n=500, seed=seed, class_names=test.class_names)
     bank = paths.CodeBank.from_images(cae, train.images, train.labels, classifier=classifier)
     x = test.images[correctly_classified(classifier, test, 200, seed)]
@@ -103,7 +125,9 @@ def row_text(row: dict) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--sets", nargs="+", default=list(PANEL), choices=list(PANEL))
+    p.add_argument("--sets", nargs="+", default=[s for s in PANEL if s not in LARGER], choices=list(PANEL),
+                   help="default: every 32x32 set; fashion-shirts-500-64px (the same images at 64x64, from a "
+                   "folder) on request")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--steps", type=int, help="CAE steps (default: train-cae's own default)")
     p.add_argument("--threads", type=int, default=2)
