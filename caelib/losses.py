@@ -78,11 +78,14 @@ def _l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def generator_losses(cae: CAE, disc: Discriminator, xa, xb, ya, yb, critic: Callable | None = None,
                      augment: Callable | None = None, critic_recon: bool = True,
-                     pair_balance: PairBalance | None = None) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+                     pair_balance: PairBalance | None = None,
+                     code_from_critic: bool = False) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """All generator loss terms for one batch of pairs; returns (named losses, the swaps). ``augment``: applied
     to what the discriminator sees (``diff_augment``). ``critic_recon``: with a ``critic``, also its term on the
     reconstructions (two more black-box passes; off when its weight is 0). ``pair_balance``: with a ``critic``,
-    weights its term on each swap by its class pair (``caelib.pair_balance``) and records the batch there."""
+    weights its term on each swap by its class pair (``caelib.pair_balance``) and records the batch there.
+    ``code_from_critic``: with a ``critic``, the code head learns the critic's class probabilities of each image
+    instead of its label (distillation, Hinton, Vinyals, Dean 2015: the class code reads what the black box reads)."""
     x = torch.cat([xa, xb])                                  # (2B, C, H, W)
     y = torch.cat([ya, yb])
     s, c = cae.class_encoder(x), cae.indiv_code(x)           # (2B, D), (2B, Ci, h, w)
@@ -102,11 +105,16 @@ def generator_losses(cae: CAE, disc: Discriminator, xa, xb, ya, yb, critic: Call
         "cycle": _l1(x_cyc, x),
         "adversarial": F.binary_cross_entropy_with_logits(real_logit, torch.ones_like(real_logit)),
         "swap_class": F.cross_entropy(cls_logit, y_sw),
-        "code_class": F.cross_entropy(cae.code_head(s), y),
+        "code_class": F.cross_entropy(cae.code_head(s), y),   # or from the critic's decision, below
         "same_swap": _l1(x_sw[same], x[same]) if same.any() else x.new_zeros(()),
         "minimal_change": _l1(x_sw[~same], x_rec[~same].detach()) if (~same).any() else x.new_zeros(()),
     }
     if critic is not None:
+        if critic_recon or code_from_critic:
+            with torch.no_grad():
+                decided = F.softmax(critic(x), 1)
+        if code_from_critic:
+            losses["code_class"] = F.kl_div(F.log_softmax(cae.code_head(s), 1), decided, reduction="batchmean")
         logits = critic(torch.cat([x_sw, x_rec]) if critic_recon else x_sw)
         sw_logits = logits[:len(x_sw)]
         if pair_balance is None:
@@ -116,8 +124,6 @@ def generator_losses(cae: CAE, disc: Discriminator, xa, xb, ya, yb, critic: Call
             losses["critic"] = (weight * F.cross_entropy(sw_logits, y_sw, reduction="none")).mean()
             pair_balance.observe(y, y_sw, sw_logits)
         if critic_recon:
-            with torch.no_grad():
-                decided = F.softmax(critic(x), 1)
             rec_logits = logits[len(x_sw):]
             losses["critic_recon"] = F.kl_div(F.log_softmax(rec_logits, 1), decided, reduction="batchmean")
     return losses, x_sw

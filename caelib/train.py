@@ -97,16 +97,16 @@ class GeneratorStep(nn.Module):
     can wrap it: its parameters are the CAE's; the discriminator and the critic are used, not owned."""
 
     def __init__(self, cae: CAE, disc: Discriminator, critic: Callable | None = None, critic_recon: bool = True,
-                 pair_balance: PairBalance | None = None):
+                 pair_balance: PairBalance | None = None, code_from_critic: bool = False):
         super().__init__()
         self.cae = cae
         self.frozen = (disc, critic)  # a tuple: not registered as submodules, so DDP leaves them alone
-        self.critic_recon, self.pair_balance = critic_recon, pair_balance
+        self.critic_recon, self.pair_balance, self.code_from_critic = critic_recon, pair_balance, code_from_critic
 
     def forward(self, xa, xb, ya, yb, augment=None):
         disc, critic = self.frozen
         return generator_losses(self.cae, disc, xa, xb, ya, yb, critic, augment, self.critic_recon,
-                                self.pair_balance)
+                                self.pair_balance, self.code_from_critic)
 
 
 class DiscriminatorStep(nn.Module):
@@ -207,9 +207,10 @@ def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig 
             raise ValueError(f"{name} must be a whole number of steps >= 1, got {every!r}")
     if len(labels) == 0:
         raise ValueError("the training data holds no images; a CAE needs images of at least two classes")
-    if critic is None and (config.weights.critic or config.weights.critic_recon):
-        raise ValueError("config weights the critic's terms (weights.critic / critic_recon) but no critic was "
-                         "given: pass the black box as critic=, or set those weights to 0")
+    if critic is None and (config.weights.critic or config.weights.critic_recon or config.code_from_black_box):
+        raise ValueError("config weights the critic's terms (weights.critic / critic_recon) or distils the code head "
+                         "from it (code_from_black_box) but no critic was given: pass the black box as critic=, or "
+                         "set those weights to 0 and code_from_black_box to False")
     if model is not None:
         if not isinstance(model, CAE):
             raise TypeError(f"model must be a caelib CAE (or None: a new one), got {type(model).__name__}")
@@ -286,7 +287,8 @@ def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig 
             critic_grads.append((p, p.requires_grad))
             p.requires_grad_(False)
     w = config.weights
-    gen_step = distributed.wrap(GeneratorStep(cae, disc, critic, w.critic_recon != 0, balance), dev)
+    gen_step = distributed.wrap(GeneratorStep(cae, disc, critic, w.critic_recon != 0, balance,
+                                              config.code_from_black_box), dev)
     disc_step = distributed.wrap(DiscriminatorStep(disc), dev)
 
     def save(path):

@@ -37,6 +37,8 @@ class TrainConfig:
     augment: bool = False              # the discriminator sees shifted, cut-out images (``diff_augment``)
     balance_pairs: bool = False        # with a critic: its term on each swap weighs more for class pairs
                                        # whose swaps it has lately refused (``caelib.pair_balance``)
+    code_from_black_box: bool = False  # with a critic: the code head learns the black box's class
+                                       # probabilities of each image instead of its label (distillation)
     seed: int = 0
     minutes: float | None = None       # a time budget: after TIME_PROBE_STEPS steps the measured pace cuts
                                        # `steps` to what fits (the schedule follows; ``steps_within``)
@@ -77,6 +79,8 @@ AUGMENT_BELOW = 2000
 CRITIC_WEIGHT = 3.0
 CRITIC_RECON_WEIGHT = 3.0
 BALANCE_PAIRS = False
+DISTIL_CODE = False   # a candidate (benchmarks/class_encoder.py: the pooled encoder alone reads the classes better
+                      # when distilled from the black box); not yet measured in the CAE on the panel
 
 
 def recipe(n_images: int, *, black_box: bool, critic: float | None = None, augment: bool | None = None,
@@ -98,4 +102,5 @@ def recipe(n_images: int, *, black_box: bool, critic: float | None = None, augme
     weights = LossWeights(critic=float(critic), critic_recon=CRITIC_RECON_WEIGHT if critic else 0.0,
                           swap_class=swap_class)
     config.setdefault("balance_pairs", BALANCE_PAIRS and bool(critic))
+    config.setdefault("code_from_black_box", DISTIL_CODE and bool(critic))
     return TrainConfig(weights=weights, augment=augment, **config)

@@ -148,3 +148,39 @@ def test_a_critic_weight_without_a_critic_is_refused_and_a_recipe_passes_its_cri
     assert "critic" in shipped_like.train_cae(ds, classifier=black_box, progress=False).history[-1]
     plain = CAERecipe("toy", cfg, TrainConfig(steps=1, batch_size=2))   # no critic: the classifier is not used
     assert "critic" not in plain.train_cae(ds, classifier=black_box, progress=False).history[-1]
+
+
+def test_the_code_head_can_learn_the_black_boxs_decision_instead_of_the_label(monkeypatch) -> None:
+    """``code_from_black_box`` (recipe constant ``DISTIL_CODE``): the code head's term is the KL divergence from
+    the black box's class probabilities of each image, not the cross-entropy with its label; without a black box
+    it is refused."""
+    import torch.nn.functional as F
+
+    from caelib import train_config
+    from caelib.cae import CAE, Discriminator
+    from caelib.losses import generator_losses
+
+    torch.manual_seed(0)
+    cfg = CAEConfig(image_size=8, channels=1, num_classes=2, width=4)
+    cae, disc = CAE(cfg), Discriminator(cfg)
+    black_box = caelib.as_black_box(MeanClassifier(), num_classes=2)
+    g = torch.Generator().manual_seed(1)
+    xa, xb = torch.rand(3, 1, 8, 8, generator=g) * 2 - 1, torch.rand(3, 1, 8, 8, generator=g) * 2 - 1
+    ya, yb = torch.tensor([0, 0, 1]), torch.tensor([1, 1, 0])
+    labels, _ = generator_losses(cae, disc, xa, xb, ya, yb, black_box)
+    distilled, _ = generator_losses(cae, disc, xa, xb, ya, yb, black_box, code_from_critic=True)
+    x = torch.cat([xa, xb])
+    head = cae.code_head(cae.class_encoder(x))
+    expected = F.kl_div(F.log_softmax(head, 1), F.softmax(black_box(x), 1), reduction="batchmean")
+    torch.testing.assert_close(distilled["code_class"], expected)
+    torch.testing.assert_close(labels["code_class"], F.cross_entropy(head, torch.cat([ya, yb])))
+    assert not torch.isclose(labels["code_class"], distilled["code_class"])
+    for name in set(labels) - {"code_class"}:
+        torch.testing.assert_close(labels[name], distilled[name])
+
+    assert not recipe(100, black_box=True).code_from_black_box          # off by default: a candidate
+    monkeypatch.setattr(train_config, "DISTIL_CODE", True)
+    assert recipe(100, black_box=True).code_from_black_box and not recipe(100, black_box=False).code_from_black_box
+    ds = ImageDataset(torch.cat([xa, xb]), torch.cat([ya, yb]), class_names=("a", "b"))
+    with pytest.raises(ValueError, match="no critic was given"):
+        train_cae(ds, cfg, caelib.TrainConfig(steps=1, batch_size=2, code_from_black_box=True), progress=False)
