@@ -80,7 +80,8 @@ CRITIC_WEIGHT = 3.0
 CRITIC_RECON_WEIGHT = 3.0
 BALANCE_PAIRS = False
 DISTIL_CODE = False   # a candidate (benchmarks/class_encoder.py: the pooled encoder alone reads the classes better
-                      # when distilled from the black box); not yet measured in the CAE on the panel
+                      # when distilled from the black box); in the CAE measured at two panel runs only, within
+                      # the seed spread (benchmarks/results/generalisation.md)
 
 
 def recipe(n_images: int, *, black_box: bool, critic: float | None = None, augment: bool | None = None,
