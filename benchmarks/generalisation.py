@@ -82,8 +82,9 @@ def write_larger(dataset: str, n_train: int | None, size: int, root: Path) -> li
 def measure(name: str, seed: int, steps: int | None, work: Path, cae_args: tuple[str, ...] = ()) -> dict:
     dataset, n_train = PANEL[name]
     data = ["--dataset", dataset] + ([] if n_train is None else ["--max-images", str(n_train)])
+    folder = work / f"{name}-{seed}-images"      # a user's folder of larger images, for the LARGER sets
     if name in LARGER:
-        data = write_larger(dataset, n_train, LARGER[name], work / f"{name}-{seed}-images")
+        data = write_larger(dataset, n_train, LARGER[name], folder)
     clf_path, cae_path = work / f"{name}-{seed}-classifier.pt", work / f"{name}-{seed}-cae.pt"
     cli.main(["train-classifier", *data, "--out", str(clf_path), "--seed", str(seed), "--quiet"])
     t0 = time.perf_counter()
@@ -92,8 +93,8 @@ def measure(name: str, seed: int, steps: int | None, work: Path, cae_args: tuple
     minutes = (time.perf_counter() - t0) / 60
     classifier, (cae, _, _) = load_classifier(clf_path), load_cae(cae_path)
     if name in LARGER:
-        folder = {"root": data[1], "image_size": LARGER[name]}
-        train, test = (caelib.load_dataset("folder", split=split, **folder) for split in ("train", "test"))
+        train, test = (caelib.load_dataset("folder", split=split, root=folder, image_size=LARGER[name])
+                       for split in ("train", "test"))
     else:
         train = caelib.load_dataset(dataset, split="train", **({} if n_train is None else {"n": n_train}))
         test = caelib.load_dataset(dataset, split="test")
