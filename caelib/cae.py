@@ -124,6 +124,19 @@ class ClassEncoder(nn.Module):
             layers.append(nn.AdaptiveMaxPool2d(1))
         layers.append(nn.Conv2d(cin, cfg.class_dim, 1))
         self.net = nn.Sequential(*layers)
+        if cfg.class_encoder == "pooled":
+            self._he_init()
+
+    def _he_init(self) -> None:
+        """He initialisation (He et al., ICCV 2015) of the pooled stack: zero biases, weights of variance 2 / fan-in
+        (1 / fan-in for the last, linear, conv). PyTorch's default (variance 1 / (3 fan-in)) shrinks the signal
+        about 6x per ReLU layer: after six layers the untrained code is the same for every image (its spread over
+        images 0.0002) and on lesions-kinds the encoder sometimes never learns the classes
+        (benchmarks/results/generalisation.md)."""
+        convs = [m for m in self.net.modules() if isinstance(m, nn.Conv2d)]
+        for i, conv in enumerate(convs):
+            nn.init.kaiming_normal_(conv.weight, nonlinearity="linear" if i == len(convs) - 1 else "relu")
+            nn.init.zeros_(conv.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).flatten(1)  # (B, D)
