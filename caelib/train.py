@@ -53,6 +53,7 @@ from .train_config import (
 )
 from .verdict import Verdict
 from .verdict import verdict as measure_verdict
+from .warmup import warm_up_class_code
 
 __all__ = [
     "train_cae", "TrainResult", "PairSampler", "GeneratorStep", "DiscriminatorStep", "to_training_layout",
@@ -286,6 +287,12 @@ def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig 
         for p in critic.parameters():
             critic_grads.append((p, p.requires_grad))
             p.requires_grad_(False)
+    if step == 0 and config.warmup_steps and (stop_at is None or stop_at > 0):   # before DDP (which shares rank 0's)
+        t_warm = time.perf_counter()
+        warm_up_class_code(cae, images, labels, config.warmup_steps, seed=config.seed, lr=config.lr,
+                           betas=(config.beta1, config.beta2), weight_decay=config.weight_decay,
+                           teacher=critic if config.code_from_black_box else None, progress=progress and rank == 0)
+        seconds += time.perf_counter() - t_warm
     w = config.weights
     gen_step = distributed.wrap(GeneratorStep(cae, disc, critic, w.critic_recon != 0, balance,
                                               config.code_from_black_box), dev)

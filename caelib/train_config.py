@@ -39,12 +39,14 @@ class TrainConfig:
                                        # whose swaps it has lately refused (``caelib.pair_balance``)
     code_from_black_box: bool = False  # with a critic: the code head learns the black box's class
                                        # probabilities of each image instead of its label (distillation)
+    warmup_steps: int = 0              # before the CAE's steps: the class encoder and code head alone learn
+                                       # the code head's target for this many steps (``caelib.warmup``)
     seed: int = 0
     minutes: float | None = None       # a time budget: after TIME_PROBE_STEPS steps the measured pace cuts
                                        # `steps` to what fits (the schedule follows; ``steps_within``)
 
     def __post_init__(self):
-        for name in ("steps", "erase_steps", "erase_spread_dims"):
+        for name in ("steps", "erase_steps", "erase_spread_dims", "warmup_steps"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
                 raise ValueError(f"TrainConfig.{name} must be a whole number >= 0, got {getattr(self, name)!r}")
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
@@ -79,6 +81,7 @@ AUGMENT_BELOW = 2000
 CRITIC_WEIGHT = 3.0
 CRITIC_RECON_WEIGHT = 3.0
 BALANCE_PAIRS = False
+WARMUP_STEPS = 0      # a candidate (caelib.warmup): measured on the panel in benchmarks/results/generalisation.md
 DISTIL_CODE = False   # a candidate (benchmarks/class_encoder.py: the pooled encoder alone reads the classes better
                       # when distilled from the black box); in the CAE measured at two panel runs only, within
                       # the seed spread (benchmarks/results/generalisation.md)
@@ -104,4 +107,5 @@ def recipe(n_images: int, *, black_box: bool, critic: float | None = None, augme
                           swap_class=swap_class)
     config.setdefault("balance_pairs", BALANCE_PAIRS and bool(critic))
     config.setdefault("code_from_black_box", DISTIL_CODE and bool(critic))
+    config.setdefault("warmup_steps", WARMUP_STEPS)
     return TrainConfig(weights=weights, augment=augment, **config)
