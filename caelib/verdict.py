@@ -172,9 +172,7 @@ def verdict(cae: CAE, classifier: Classifier, test, *, n: int | None = 500, seed
         ]
         effect = report["class_code_effect"]
     margin = b["recon_accuracy_margin"]
-    # a reconstruction takes the class its class code carries: the code head's accuracy bounds it (measured on the
-    # panel, benchmarks/results/generalisation.md)
-    code_acc = float((cae.code_head(cae.encode(x)[0]).argmax(1) == y).float().mean())
+    code_acc = report["code_accuracy"]   # reconstructions take the class the code head reads (reconstruction_report)
     guards.insert(1, Guard("recon_accuracy", f"reconstructions classified correctly (>= black box - {margin:.2f})",
                            report["recon_accuracy"], ">=", acc - margin,
                            "the black box misreads the reconstructions more often than the originals, so the CAE's "

@@ -143,3 +143,18 @@ def test_quality_report_and_code_bank_sample_across_classes() -> None:
     assert torch.bincount(bank.labels).tolist() == [5, 5]
     assert torch.bincount(CodeBank.from_images(cae, ds.images, ds.labels, classifier=black_box, n=10).labels,
                           minlength=2).tolist() == [5, 5]
+
+
+def test_the_reconstruction_report_gives_the_code_heads_accuracy() -> None:
+    from caelib.cae import CAE
+    from caelib.swap_quality import QUALITY_MEANINGS, reconstruction_report
+
+    torch.manual_seed(0)
+    cae = CAE(CAEConfig(image_size=8, channels=1, num_classes=3, width=4)).eval()
+    x, y = torch.rand(30, 1, 8, 8) * 2 - 1, torch.tensor([0] * 12 + [1] * 10 + [2] * 8)
+    with torch.no_grad():   # a code head that always reads class 1
+        cae.code_head.weight.zero_()
+        cae.code_head.bias.copy_(torch.tensor([0.0, 1.0, 0.0]))
+    black_box = caelib.as_black_box(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3)), num_classes=3)
+    rep = reconstruction_report(cae, black_box, x, y)
+    assert rep["code_accuracy"] == 10 / 30 and "code_accuracy" in QUALITY_MEANINGS
