@@ -117,7 +117,8 @@ def cmd_train_cae(args: argparse.Namespace) -> int:
              + (f" per process, {world} processes (DistributedDataParallel)" if world > 1 else "")
              + f" on {distributed.device(args.device)}; the black box as critic: "
              + (f"weight {config.weights.critic:g}" if config.weights.critic else "off")
-             + f"; augmentation: {'on' if config.augment else 'off'}")
+             + f"; augmentation: {'on' if config.augment else 'off'}"
+             + (f"; first {config.warmup_steps} warm-up steps of the class code alone" if config.warmup_steps else ""))
         result = train_cae(train, cfg, config, checkpoint=out, checkpoint_every=args.checkpoint_every,
                            critic=classifier if config.weights.critic else None, device=args.device,
                            progress=not args.quiet, meta=meta, test=test if len(test) else None, resume=not args.force,

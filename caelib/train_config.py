@@ -81,7 +81,8 @@ AUGMENT_BELOW = 2000
 CRITIC_WEIGHT = 3.0
 CRITIC_RECON_WEIGHT = 3.0
 BALANCE_PAIRS = False
-WARMUP_STEPS = 0      # a candidate (caelib.warmup): measured on the panel in benchmarks/results/generalisation.md
+WARMUP_FRACTION = 0.25   # the class code's warm-up (caelib.warmup) takes this share of `steps` (500 of the default
+                         # 2,000); chosen on the panel (benchmarks/results/generalisation.md)
 DISTIL_CODE = False   # a candidate (benchmarks/class_encoder.py: the pooled encoder alone reads the classes better
                       # when distilled from the black box); in the CAE measured at two panel runs only, within
                       # the seed spread (benchmarks/results/generalisation.md)
@@ -95,7 +96,8 @@ def recipe(n_images: int, *, black_box: bool, critic: float | None = None, augme
     them by heart): ``diff_augment`` on what the discriminator sees.
     ``critic`` (None: ``CRITIC_WEIGHT`` when a black box is given, else 0; GANMEX's black box in the loop): the
     black box must give a swap its class-code donor's class; with it, the reconstructions must keep its decision
-    (``CRITIC_RECON_WEIGHT``). ``swap_class``: the discriminator's class term on swaps. Other keyword arguments
+    (``CRITIC_RECON_WEIGHT``). ``swap_class``: the discriminator's class term on swaps. Before the CAE's steps the
+    class encoder and code head learn the classes alone for ``WARMUP_FRACTION`` of ``steps``. Other keyword arguments
     (``steps``, ``batch_size``, ``lr``, ``seed``, ...) go to ``TrainConfig``. Pass the black box to ``train_cae``
     as ``critic=`` when ``config.weights.critic`` is not 0."""
     if critic is None:
@@ -107,5 +109,5 @@ def recipe(n_images: int, *, black_box: bool, critic: float | None = None, augme
                           swap_class=swap_class)
     config.setdefault("balance_pairs", BALANCE_PAIRS and bool(critic))
     config.setdefault("code_from_black_box", DISTIL_CODE and bool(critic))
-    config.setdefault("warmup_steps", WARMUP_STEPS)
+    config.setdefault("warmup_steps", round(WARMUP_FRACTION * config.get("steps", TrainConfig.steps)))
     return TrainConfig(weights=weights, augment=augment, **config)

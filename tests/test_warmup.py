@@ -76,6 +76,8 @@ def test_training_with_a_warm_up_resumes_exactly_and_the_recipe_reads_its_consta
     for (name, a), b in zip(whole.cae.state_dict().items(), resumed.cae.state_dict().values()):
         assert torch.equal(a, b), name
 
-    monkeypatch.setattr(train_config, "WARMUP_STEPS", 7)
-    assert recipe(100, black_box=False).warmup_steps == 7
-    assert recipe(100, black_box=False, warmup_steps=0).warmup_steps == 0
+    assert recipe(100, black_box=False, steps=2000).warmup_steps == round(train_config.WARMUP_FRACTION * 2000)
+    monkeypatch.setattr(train_config, "WARMUP_FRACTION", 0.5)
+    assert recipe(100, black_box=False, steps=30).warmup_steps == 15
+    assert recipe(100, black_box=False).warmup_steps == caelib.TrainConfig().steps // 2
+    assert recipe(100, black_box=False, steps=30, warmup_steps=0).warmup_steps == 0
