@@ -173,13 +173,16 @@ def verdict(cae: CAE, classifier: Classifier, test, *, n: int | None = 500, seed
         effect = report["class_code_effect"]
     margin = b["recon_accuracy_margin"]
     code_acc = report["code_accuracy"]   # reconstructions take the class the code head reads (reconstruction_report)
+    where = ("so the class code is what falls short: train longer (more --steps); more training images"
+             if code_acc < acc - margin else
+             "as well as the black box, so the decoder loses the details it looks at: train longer (more --steps); a "
+             "finer individual code (--indiv-downs 1) keeps thin structures")
     guards.insert(1, Guard("recon_accuracy", f"reconstructions classified correctly (>= black box - {margin:.2f})",
                            report["recon_accuracy"], ">=", acc - margin,
                            "the black box misreads the reconstructions more often than the originals, so the CAE's "
                            "images lose what it looks at. A reconstruction takes the class its class code carries, "
                            f"and the CAE's code head reads the right class in {code_acc:.3f} of these images "
-                           f"(the black box {acc:.3f}): train longer (more --steps); more training images; a finer "
-                           "individual code (--indiv-downs 1) keeps thin structures"))
+                           f"(the black box {acc:.3f}), {where}"))
     guards.append(Guard("class_code_effect", "the class code changes the output", effect, ">=",
                         b["class_code_effect"], "the decoder ignores the class code (a collapsed CAE): train longer, "
                         "or anew with another --seed or a lower --lr; check that the classes differ in the images"))

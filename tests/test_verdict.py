@@ -158,3 +158,23 @@ def test_the_reconstruction_report_gives_the_code_heads_accuracy() -> None:
     black_box = caelib.as_black_box(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3)), num_classes=3)
     rep = reconstruction_report(cae, black_box, x, y)
     assert rep["code_accuracy"] == 10 / 30 and "code_accuracy" in QUALITY_MEANINGS
+
+
+def test_the_reconstruction_hint_says_whether_the_class_code_or_the_decoder_falls_short(folder: Path,
+                                                                                        monkeypatch) -> None:
+    from caelib import verdict as verdict_module
+
+    test = load_dataset("folder", "test", root=folder, image_size=8)
+    torch.manual_seed(0)
+    cae = caelib.CAE(CAEConfig(image_size=8, channels=1, num_classes=2, width=4)).eval()
+    with torch.no_grad():   # a code head that reads class 0 for every image: half the images
+        cae.code_head.weight.zero_()
+        cae.code_head.bias.copy_(torch.tensor([1.0, 0.0]))
+    black_box = caelib.as_black_box(Brightness(), num_classes=2)
+    hint = {g.name: g.hint for g in verdict(cae, black_box, test, n=40).guards}["recon_accuracy"]
+    assert "the class code is what falls short" in hint and "decoder" not in hint
+
+    real = verdict_module.quality_report
+    monkeypatch.setattr(verdict_module, "quality_report", lambda *a, **k: {**real(*a, **k), "code_accuracy": 1.0})
+    hint = {g.name: g.hint for g in verdict(cae, black_box, test, n=40).guards}["recon_accuracy"]
+    assert "the decoder loses the details" in hint and "falls short" not in hint
