@@ -84,8 +84,8 @@ BALANCE_PAIRS = False
 WARMUP_FRACTION = 0.25   # the class code's warm-up (caelib.warmup) takes this share of `steps` (500 of the default
                          # 2,000); chosen on the panel (benchmarks/results/generalisation.md)
 DISTIL_CODE = False   # a candidate (benchmarks/class_encoder.py: the pooled encoder alone reads the classes better
-                      # when distilled from the black box); in the CAE measured at two panel runs only, within
-                      # the seed spread (benchmarks/results/generalisation.md)
+                      # when distilled from the black box); in the CAE not better at four panel runs, two of
+                      # them with the warm-up (benchmarks/results/generalisation.md)
 
 
 def recipe(n_images: int, *, black_box: bool, critic: float | None = None, augment: bool | None = None,
