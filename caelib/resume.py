@@ -6,11 +6,14 @@ from dataclasses import asdict
 
 from .train_config import TrainConfig
 
-__all__ = ["FIXED_ON_RESUME", "RESUME_STATE", "check_resume", "plain_config"]
+__all__ = ["FIXED_ON_RESUME", "START_ONLY", "RESUME_STATE", "check_resume", "started_with", "plain_config"]
 
 # What a resumed run takes from its checkpoint (the optimisers' and the pair sampler's state), so that a resume
 # cannot change it: ``train_cae`` refuses a config that asks for other values instead of ignoring them.
 FIXED_ON_RESUME = ("lr", "beta1", "beta2", "weight_decay", "seed")
+# What acts before the first step only (the class code's warm-up): a resumed run keeps the checkpoint's value
+# (``started_with``; 0 for checkpoints written before it existed) and a new value is neither refused nor recorded.
+START_ONLY = ("warmup_steps",)
 # The optimiser and sampler state a checkpoint must hold to be resumed.
 RESUME_STATE = ("opt_g", "opt_d", "sched_g", "sched_d", "rng")
 
@@ -39,10 +42,17 @@ def check_resume(checkpoint, stored_meta: dict, config: TrainConfig, step: int) 
                          "keeps them (its optimiser and pair sampler come from the checkpoint). Resume with the "
                          f"checkpoint's values{f' ({flags})' if flags else ''}, or start a new model (another "
                          "checkpoint path, or --force on the command line)")
-    changed = {k: [old.get(k), new[k]] for k in new if old.get(k) != new[k]}
+    changed = {k: [old.get(k), new[k]] for k in new if old.get(k) != new[k] and k not in START_ONLY}
     if changed:
         resumes.append({"step": step, "changed": changed})
     return resumes
+
+
+def started_with(stored_meta: dict) -> dict:
+    """The ``START_ONLY`` settings a checkpoint's run started with (0 where its meta does not record them)."""
+    stored = stored_meta.get("train_config")
+    stored = stored if isinstance(stored, dict) else {}
+    return {k: int(stored.get(k) or 0) for k in START_ONLY}
 
 
 def plain_config(config: TrainConfig) -> dict:

@@ -41,7 +41,7 @@ from .device import keep_freed_memory
 from .erasure import fit_indiv_eraser
 from .losses import LossWeights, diff_augment, discriminator_losses, generator_losses
 from .pair_balance import PairBalance
-from .resume import FIXED_ON_RESUME, RESUME_STATE, check_resume, plain_config
+from .resume import FIXED_ON_RESUME, RESUME_STATE, check_resume, plain_config, started_with
 from .train_config import (
     AUGMENT_BELOW,
     CRITIC_RECON_WEIGHT,
@@ -265,6 +265,7 @@ def train_cae(dataset, cae_config: CAEConfig | None = None, config: TrainConfig 
             minutes_plan = stored_plan
             config = replace(config, steps=min(config.steps, int(stored_plan["steps"])))
         resumes = check_resume(checkpoint, ck["meta"], config, int(ck["meta"]["step"]))
+        config = replace(config, **started_with(ck["meta"]))   # (the warm-up ran, or not, when it started)
         opt_g.load_state_dict(st["opt_g"]), opt_d.load_state_dict(st["opt_d"])
         sched_g.load_state_dict(st["sched_g"]), sched_d.load_state_dict(st["sched_d"])
         by_rank = st["rng"].get("pairs_by_rank")

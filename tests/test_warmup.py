@@ -8,6 +8,7 @@ from toys import MeanClassifier
 
 import caelib
 from caelib.cae import CAE, CAEConfig
+from caelib.checkpoints import load_checkpoint
 from caelib.data import ImageDataset
 from caelib.train import recipe, train_cae
 from caelib.warmup import warm_up_class_code
@@ -72,9 +73,12 @@ def test_training_with_a_warm_up_resumes_exactly_and_the_recipe_reads_its_consta
     assert not torch.equal(whole.cae.code_head.weight, plain.cae.code_head.weight)   # the warm-up ran
     ck = tmp_path / "cae.pt"
     train_cae(ds, cfg, config, checkpoint=ck, stop_at=2, progress=False)
-    resumed = train_cae(ds, cfg, config, checkpoint=ck, progress=False)           # no second warm-up
+    other = caelib.TrainConfig(steps=4, batch_size=4, warmup_steps=9)   # (as train-cae's recipe gives for more steps)
+    resumed = train_cae(ds, cfg, other, checkpoint=ck, progress=False)          # no second warm-up
     for (name, a), b in zip(whole.cae.state_dict().items(), resumed.cae.state_dict().values()):
         assert torch.equal(a, b), name
+    meta = load_checkpoint(ck, kind="cae")["meta"]
+    assert meta["train_config"]["warmup_steps"] == 5 and "resumes" not in meta   # what the run did, no change
 
     assert recipe(100, black_box=False, steps=2000).warmup_steps == round(train_config.WARMUP_FRACTION * 2000)
     monkeypatch.setattr(train_config, "WARMUP_FRACTION", 0.5)
