@@ -20,13 +20,13 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 import caelib
 from caelib import cli
 from caelib.cae import CAEConfig, ClassEncoder
 from caelib.classifier import load_classifier, predict_proba
+from caelib.losses import code_class_loss
 
 N_TRAIN = {"fashion-mnist-shirts": 6000, "fashion-mnist-tops": 500}   # as the panel subsamples them
 
@@ -48,8 +48,7 @@ def encoder_alone(kind: str, train, test, steps: int, seed: int, teacher=None) -
     for _ in range(steps):
         i = torch.randint(0, len(train), (64,), generator=g)
         logits = net(train.images[i])
-        loss = (F.cross_entropy(logits, train.labels[i]) if teacher is None
-                else F.kl_div(F.log_softmax(logits, 1), teacher[i], reduction="batchmean"))
+        loss = code_class_loss(logits, train.labels[i], None if teacher is None else teacher[i])
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -76,6 +76,15 @@ def _l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a - b).abs().mean()
 
 
+def code_class_loss(logits: torch.Tensor, labels: torch.Tensor, decided: torch.Tensor | None = None) -> torch.Tensor:
+    """The code head's term: cross-entropy with ``labels``, or, given ``decided`` (the black box's class
+    probabilities of the same images), the KL divergence from them (distillation, Hinton, Vinyals, Dean 2015).
+    ``generator_losses``' ``code_class`` and the class code's warm-up (``caelib.warmup``) both use it."""
+    if decided is None:
+        return F.cross_entropy(logits, labels)
+    return F.kl_div(F.log_softmax(logits, 1), decided, reduction="batchmean")
+
+
 def generator_losses(cae: CAE, disc: Discriminator, xa, xb, ya, yb, critic: Callable | None = None,
                      augment: Callable | None = None, critic_recon: bool = True,
                      pair_balance: PairBalance | None = None,
@@ -105,7 +114,7 @@ def generator_losses(cae: CAE, disc: Discriminator, xa, xb, ya, yb, critic: Call
         "cycle": _l1(x_cyc, x),
         "adversarial": F.binary_cross_entropy_with_logits(real_logit, torch.ones_like(real_logit)),
         "swap_class": F.cross_entropy(cls_logit, y_sw),
-        "code_class": F.cross_entropy(cae.code_head(s), y),   # or from the critic's decision, below
+        "code_class": code_class_loss(cae.code_head(s), y),   # or from the critic's decision, below
         "same_swap": _l1(x_sw[same], x[same]) if same.any() else x.new_zeros(()),
         "minimal_change": _l1(x_sw[~same], x_rec[~same].detach()) if (~same).any() else x.new_zeros(()),
     }
@@ -114,7 +123,7 @@ def generator_losses(cae: CAE, disc: Discriminator, xa, xb, ya, yb, critic: Call
             with torch.no_grad():
                 decided = F.softmax(critic(x), 1)
         if code_from_critic:
-            losses["code_class"] = F.kl_div(F.log_softmax(cae.code_head(s), 1), decided, reduction="batchmean")
+            losses["code_class"] = code_class_loss(cae.code_head(s), y, decided)
         logits = critic(torch.cat([x_sw, x_rec]) if critic_recon else x_sw)
         sw_logits = logits[:len(x_sw)]
         if pair_balance is None:

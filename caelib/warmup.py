@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .cae import CAE
+from .losses import code_class_loss
 
 WARMUP_BATCH = 64   # images per warm-up step
 
@@ -38,13 +39,11 @@ def warm_up_class_code(cae: CAE, images: torch.Tensor, labels: torch.Tensor, ste
     for _ in tqdm(range(steps), desc="warming up the class code", disable=not progress, leave=False):
         i = torch.randint(0, len(labels), (min(WARMUP_BATCH, len(labels)),), generator=g).to(labels.device)
         x = images[i]
-        logits = cae.code_head(cae.class_encoder(x))
-        if teacher is None:
-            loss = F.cross_entropy(logits, labels[i])
-        else:
+        decided = None
+        if teacher is not None:
             with torch.no_grad():
-                target = F.softmax(teacher(x), 1)
-            loss = F.kl_div(F.log_softmax(logits, 1), target, reduction="batchmean")
+                decided = F.softmax(teacher(x), 1)
+        loss = code_class_loss(cae.code_head(cae.class_encoder(x)), labels[i], decided)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
