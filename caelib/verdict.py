@@ -173,7 +173,8 @@ def verdict(cae: CAE, classifier: Classifier, test, *, n: int | None = 500, seed
         effect = report["class_code_effect"]
     margin = b["recon_accuracy_margin"]
     code_acc = report["code_accuracy"]   # reconstructions take the class the code head reads (reconstruction_report)
-    where = ("so the class code is what falls short: train longer (more --steps); more training images"
+    where = ("so the class code is what falls short: more training images (more --steps did not lift it on caelib's "
+             "panel, benchmarks/results/generalisation.md)"
              if code_acc < acc - margin else
              "as well as the black box, so the decoder loses the details it looks at: train longer (more --steps); a "
              "finer individual code (--indiv-downs 1) keeps thin structures")
